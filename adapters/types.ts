@@ -1,0 +1,138 @@
+/**
+ * The platform seams of relay-actors. Core code never imports a WebSocket implementation: a {@link Transport}
+ * is injected, and a {@link Protocol} turns frames into meaning. Both are plain objects so that tests, browsers
+ * and Node can each bind their own.
+ */
+
+/** Raw frame payload as it travels on the socket. */
+export type Frame = string | Uint8Array;
+
+/**
+ * Why a socket ended: the one record the close classifier reads. A transport reports exactly one of these per
+ * socket, after which it reports nothing else.
+ */
+export interface DisconnectInfo {
+  /** WebSocket close code (1006 when the connection dropped without a close frame). */
+  code: number;
+  /** Close reason text, possibly empty. */
+  reason: string;
+  /** True when a close frame was exchanged. */
+  wasClean: boolean;
+  /** HTTP status when the upgrade itself was refused (e.g. 401, 503). */
+  status?: number;
+  /** Milliseconds from a `Retry-After` header on a refused upgrade. */
+  retryAfterMs?: number;
+  /** System or library error code (`ECONNREFUSED`, `ETIMEDOUT`, `ENOTFOUND`, ...). */
+  errorCode?: string;
+  /** Human-readable detail of the error, if any. */
+  message?: string;
+  /**
+   * What ended it from our side, when we did: a timeout we enforced, a heartbeat verdict, an intentional stop.
+   * Absent when the remote or the network ended it.
+   */
+  local?: LocalCloseCause;
+}
+
+/** Causes of a close that our own runtime decided. */
+export type LocalCloseCause =
+  | 'stop'
+  | 'connect-timeout'
+  | 'handshake-timeout'
+  | 'handshake-rejected'
+  | 'heartbeat-timeout'
+  | 'stale'
+  | 'superseded'
+  | 'protocol-error';
+
+/** Callbacks a transport drives for one socket. Each is called only while the socket is current. */
+export interface TransportHandlers {
+  /** The socket is open and can send. */
+  onOpen(): void;
+  /** A data frame arrived. */
+  onMessage(data: Frame, isBinary: boolean): void;
+  /** A protocol-level pong arrived (transports with `supportsPing` only). */
+  onPong(): void;
+  /** The socket is gone; called exactly once, after which no other handler is called. */
+  onClose(info: DisconnectInfo): void;
+}
+
+/** Options a transport receives for one dial. */
+export interface DialOptions {
+  /** Sub-protocols to offer. */
+  protocols?: string[];
+  /** Extra HTTP headers for the upgrade (ignored where the platform cannot set them, e.g. browsers). */
+  headers?: Record<string, string>;
+  /** Largest inbound frame accepted, in bytes; larger frames close the socket with 1009 where enforceable. */
+  maxPayload?: number;
+}
+
+/** One live socket, as the runtime sees it. */
+export interface TransportSocket {
+  /** Writes a frame. Throws if the socket is not open. */
+  send(data: Frame): void;
+  /** Starts a clean close with a close frame. `onClose` follows. */
+  close(code?: number, reason?: string): void;
+  /** Drops the connection at once without a close handshake. `onClose` follows (code 1006). */
+  terminate(): void;
+  /** Sends a protocol ping frame. Only present when the transport has ping frames. */
+  ping?(): void;
+  /** Bytes queued but not yet written to the network. */
+  readonly bufferedAmount: number;
+}
+
+/** A way to open sockets: `wsTransport()`, `browserTransport()`, `memoryTransport()`. */
+export interface Transport {
+  /** Short name for telemetry (`ws`, `browser`, `memory`). */
+  readonly name: string;
+  /** True when sockets have protocol ping/pong frames (Node `ws`), so the heartbeat need not use app pings. */
+  readonly supportsPing: boolean;
+  /** Starts a dial. Must not call handlers synchronously from within `connect`. */
+  connect(url: string, handlers: TransportHandlers, options: DialOptions): TransportSocket;
+}
+
+/** What one inbound frame means to the runtime. */
+export type Decoded<In> =
+  /** Application data, delivered on `messages$`. `id` enables inbound dedupe. */
+  | { kind: 'message'; message: In; id?: string }
+  /** Answer to an app-level ping. */
+  | { kind: 'pong'; id?: string }
+  /** Answer to the hello handshake. `ok: false` ends the connection with the reason. */
+  | { kind: 'hello-ack'; ok: boolean; reason?: string }
+  /** Acknowledgement of one of our messages, by id. */
+  | { kind: 'ack'; id: string; ok: boolean; reason?: string }
+  /** A frame the protocol understood and handled, with nothing to deliver (e.g. a ping answered by the server). */
+  | { kind: 'ignore' }
+  /** A frame that could not be understood. The runtime emits a typed error event and keeps going. */
+  | { kind: 'invalid'; reason: string; code: 'MALFORMED' | 'BINARY' | 'UNKNOWN_TYPE' };
+
+/**
+ * Verdict of the close classifier: retry (optionally after at least `delayMs`), give up (`fatal`), or
+ * re-authenticate and then retry (`reauth`).
+ */
+export interface CloseVerdict {
+  action: 'retry' | 'fatal' | 'reauth';
+  /** Minimum delay before the next attempt, e.g. from `Retry-After`. */
+  delayMs?: number;
+  /** Short machine-readable reason, shown in telemetry and the inspector. */
+  reason: string;
+}
+
+/** Frames and meaning for one wire protocol: `jsonProtocol()`, `nostrProtocol()`. */
+export interface Protocol<Out = unknown, In = unknown> {
+  /** Short name for telemetry. */
+  readonly name: string;
+  /** Encodes an outbound application message. Throws a `ProtocolError` for unencodable input. */
+  encode(message: Out): Frame;
+  /** Interprets one inbound frame. Must not throw; returns `{ kind: 'invalid' }` instead. */
+  decode(data: Frame, isBinary: boolean): Decoded<In>;
+  /** Message id used for acks and dedupe, if the message has one. */
+  messageId?(message: Out): string | undefined;
+  /** True when this protocol acknowledges messages (so `send` can wait for the ack). */
+  readonly acks?: boolean;
+  /** The hello frame sent on open; when present, the relay waits for a `hello-ack` before it is `open`. */
+  hello?(): Frame | undefined;
+  /** An app-level ping frame, for transports without protocol pings. `id` is echoed in the pong. */
+  ping?(id: string): Frame;
+  /** Protocol-specific close classification, consulted before the defaults. `undefined` defers to them. */
+  classify?(info: DisconnectInfo): CloseVerdict | undefined;
+}

@@ -1,0 +1,33 @@
+/**
+ * Platform-free entry: nothing here imports a WebSocket implementation, so it bundles for browsers.
+ * Pass `browserTransport()` (or your own) as `transport`.
+ */
+export { createRelay, publicState, type Relay, type SendOptions } from './machines/createRelay.ts';
+export { relayMachine, type RelayMachine, type RelayContext, type RelayInput } from './machines/relayMachine.ts';
+export type { RelayMachineEvent } from './machines/relayEvents.ts';
+export { connectionLogic, type ConnectionCommand, type ConnectionInput } from './machines/connection.ts';
+export { RelayRuntime } from './machines/runtime.ts';
+export * from './machines/errors.ts';
+export * from './machines/backoff.ts';
+export * from './machines/classify.ts';
+export * from './machines/health.ts';
+export * from './machines/telemetry.ts';
+export {
+  DEFAULT_HEARTBEAT,
+  DEFAULT_RELAY_OPTIONS,
+  DEFAULT_WAKE,
+  redactUrl,
+  resolveRelayOptions,
+  type HeartbeatOptions,
+  type NetworkSignal,
+  type ReconnectInfo,
+  type RelayOptions,
+  type ResolvedRelayOptions,
+  type WakeOptions,
+} from './machines/options.ts';
+export { createScheduler, sharedScheduler, type Clock, type Scheduler } from './machines/scheduler.ts';
+export { createWakeDetector, wakeDetector, type WakeDetector } from './machines/wake.ts';
+export type * from './adapters/types.ts';
+export { browserTransport, browserNetwork } from './adapters/browserTransport.ts';
+export { memoryTransport } from './adapters/memoryTransport.ts';
+export { jsonProtocol } from './adapters/jsonProtocol.ts';

@@ -1,0 +1,61 @@
+/**
+ * Close classifier: one place that decides whether a socket's end is worth retrying. It reads a
+ * {@link DisconnectInfo} (close code, upgrade status, error code, local cause) and returns retry / fatal / reauth.
+ * The protocol adapter and the user can each override it; the defaults below are the design's table.
+ */
+import type { CloseVerdict, DisconnectInfo, Protocol } from '../adapters/types.ts';
+
+/** Upgrade statuses that mean "this will not work by retrying". */
+export const FATAL_UPGRADE_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 426]);
+/** Close codes that mean "this will not work by retrying". */
+export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([1002, 1003, 1007, 1008, 1010]);
+
+/** A user classifier: return a verdict to decide, or `undefined` to fall through to the protocol and defaults. */
+export type Classifier = (info: DisconnectInfo) => CloseVerdict | undefined;
+
+/** Inputs of {@link classifyClose} beyond the disconnect itself. */
+export interface ClassifyContext {
+  /** The user's classifier, consulted first. */
+  user?: Classifier | undefined;
+  /** The protocol adapter, consulted second. */
+  protocol?: Pick<Protocol, 'classify'> | undefined;
+  /** Application close codes (4000–4999) the user declares fatal. */
+  fatalCloseCodes?: readonly number[] | undefined;
+}
+
+/**
+ * The default classification, after the user and the protocol had their say.
+ *
+ * - upgrade 400/401/403/404/426 → fatal; 429 and 5xx → retry, honouring `Retry-After`; other statuses → fatal
+ * - close 1002, 1003, 1007, 1008, 1010 → fatal; 1000/1001 (remote normal close) → retry; 1006, 1011–1014 → retry
+ * - 4000–4999 → retry unless declared fatal
+ * - a hello the server rejected → fatal (a terminal answer; retrying would loop)
+ * - errors (ECONNREFUSED, ETIMEDOUT, ENOTFOUND, ...) and our own timeouts → retry
+ *
+ * @example
+ * classifyClose({ code: 1006, reason: '', wasClean: false, status: 401 }) // { action: 'fatal', reason: 'upgrade 401' }
+ */
+export function classifyClose(info: DisconnectInfo, context: ClassifyContext = {}): CloseVerdict {
+  const decided = context.user?.(info) ?? context.protocol?.classify?.(info);
+  if (decided) return decided;
+
+  if (info.status !== undefined) {
+    const status = info.status;
+    const retryAfter = info.retryAfterMs !== undefined ? { delayMs: info.retryAfterMs } : {};
+    if (status === 429 || (status >= 500 && status <= 599)) {
+      return { action: 'retry', reason: `upgrade ${status}`, ...retryAfter };
+    }
+    return { action: 'fatal', reason: `upgrade ${status}` };
+  }
+
+  if (info.local === 'handshake-rejected') return { action: 'fatal', reason: `hello rejected${info.reason ? `: ${info.reason}` : ''}` };
+  if (info.local) return { action: 'retry', reason: info.local };
+
+  const code = info.code;
+  if (FATAL_CLOSE_CODES.has(code)) return { action: 'fatal', reason: `close ${code}` };
+  if (code >= 4000 && code <= 4999 && context.fatalCloseCodes?.includes(code)) {
+    return { action: 'fatal', reason: `close ${code} declared fatal` };
+  }
+  if (info.errorCode) return { action: 'retry', reason: info.errorCode };
+  return { action: 'retry', reason: `close ${code}` };
+}

@@ -1,0 +1,332 @@
+/**
+ * One connection: the socket the relay machine invokes while `live`, plus its heartbeat. It turns transport
+ * callbacks into the machine's lifecycle events (SOCKET_OPEN, HELLO_ACK, PONG_TIMEOUT, RTT_HIGH, RECOVERED,
+ * HEARTBEAT_OFF, STALE, CONNECTION_LOST) and keeps data off the actor: inbound messages go straight to
+ * `messages$`, outbound sends straight to the socket through `runtime.socket`.
+ *
+ * Leaving `live` stops this actor, which disposes the socket; every handler checks `disposed`, so a superseded
+ * socket can never reach a newer session.
+ */
+import { fromCallback } from 'xstate';
+import type { DisconnectInfo, LocalCloseCause, TransportSocket } from '../adapters/types.ts';
+import { classifyClose } from './classify.ts';
+import { FrameTooLargeError, ProtocolError } from './errors.ts';
+import { recordAlive, recordMissedPong, recordRtt } from './health.ts';
+import type { RelayMachineEvent } from './relayEvents.ts';
+import type { RelayRuntime } from './runtime.ts';
+import type { Cancel } from './scheduler.ts';
+
+/** Commands the machine sends to the connection. */
+export type ConnectionCommand = { type: 'PROBE' };
+
+/** Input of the connection actor. */
+export interface ConnectionInput {
+  rt: RelayRuntime<any, any>;
+}
+
+/** Builds a DisconnectInfo for a close our runtime decided. */
+export function localLoss(local: LocalCloseCause, reason = ''): DisconnectInfo {
+  return { code: 1006, reason, wasClean: false, local };
+}
+
+class Connection {
+  private socket: TransportSocket | undefined;
+  private disposed = false;
+  private closed = false;
+  private onClosed: (() => void) | undefined;
+  private exposed = false;
+  private awaitingHello = false;
+  // Heartbeat state of this connection.
+  private hbMode: 'pending' | 'on' | 'off' = 'pending';
+  private hbCancel: Cancel | undefined;
+  private usePingFrames = false;
+  private pingSeq = 0;
+  private pingSentAt = 0;
+  private awaitingPong = false;
+  private missed = 0;
+  private silentMisses = 0;
+  private slow = false;
+  private lastInboundAt = 0;
+
+  constructor(
+    private readonly rt: RelayRuntime<any, any>,
+    private readonly sendBack: (event: RelayMachineEvent) => void,
+  ) {}
+
+  dial(): void {
+    const { transport, maxPayload, headers, protocols } = this.rt.options;
+    try {
+      this.socket = transport.connect(
+        this.rt.dialUrl,
+        {
+          onOpen: () => this.handleOpen(),
+          onMessage: (data, isBinary) => this.handleMessage(data, isBinary),
+          onPong: () => this.handlePong(),
+          onClose: (info) => this.handleClose(info),
+        },
+        { maxPayload, ...(headers ? { headers } : {}), ...(protocols ? { protocols } : {}) },
+      );
+    } catch (error) {
+      // A transport that throws at dial time (bad URL for the platform, say) is a failed attempt like any other.
+      const info: DisconnectInfo = { code: 1006, reason: '', wasClean: false, errorCode: 'DIAL_FAILED', message: String((error as Error)?.message ?? error) };
+      queueMicrotask(() => this.handleClose(info));
+    }
+  }
+
+  command(cmd: ConnectionCommand): void {
+    if (cmd.type === 'PROBE' && this.hbMode !== 'off' && this.exposed && !this.awaitingPong) {
+      this.hbCancel?.();
+      this.ping();
+    }
+  }
+
+  private handleOpen(): void {
+    if (this.disposed) return;
+    this.lastInboundAt = this.rt.now();
+    this.rt.health = recordAlive(this.rt.health);
+    let hello;
+    try {
+      hello = this.rt.options.protocol.hello?.();
+    } catch (error) {
+      this.rt.emit({ type: 'error', error: new ProtocolError('The protocol failed to build its hello frame.', 'HELLO', { cause: error }) });
+    }
+    if (hello !== undefined) {
+      this.awaitingHello = true;
+      try {
+        this.socket!.send(hello);
+      } catch {
+        // The close that follows a failed write reports the loss.
+      }
+      this.sendBack({ type: 'SOCKET_OPEN', handshake: true });
+    } else {
+      this.expose();
+      this.sendBack({ type: 'SOCKET_OPEN', handshake: false });
+    }
+    this.startHeartbeat();
+  }
+
+  private expose(): void {
+    this.exposed = true;
+    this.rt.socket = this.socket ?? null;
+  }
+
+  private unexpose(): void {
+    if (this.exposed && this.rt.socket === this.socket) this.rt.socket = null;
+    this.exposed = false;
+  }
+
+  private handleMessage(data: string | Uint8Array, isBinary: boolean): void {
+    if (this.disposed) return;
+    this.lastInboundAt = this.rt.now();
+    if (this.missed > 0) this.forgiveMisses();
+    const decoded = this.rt.options.protocol.decode(data, isBinary);
+    switch (decoded.kind) {
+      case 'message':
+        this.rt.messages.next(decoded.message);
+        return;
+      case 'pong':
+        this.handlePong();
+        return;
+      case 'ack':
+        this.rt.settleAck(decoded.id, decoded.ok, decoded.reason);
+        return;
+      case 'hello-ack':
+        if (!this.awaitingHello) return;
+        this.awaitingHello = false;
+        if (decoded.ok) {
+          this.expose();
+          this.sendBack({ type: 'HELLO_ACK' });
+        } else {
+          const info: DisconnectInfo = { code: 1008, reason: decoded.reason ?? '', wasClean: false, local: 'handshake-rejected' };
+          this.sendBack({ type: 'CONNECTION_LOST', info, verdict: this.classify(info) });
+        }
+        return;
+      case 'invalid':
+        this.rt.emit({ type: 'error', error: new ProtocolError(`Relay ${this.rt.url} sent a frame that could not be read: ${decoded.reason}`, decoded.code) });
+        return;
+      case 'ignore':
+        return;
+    }
+  }
+
+  private handlePong(): void {
+    if (this.disposed || !this.awaitingPong) return;
+    this.awaitingPong = false;
+    const rtt = this.rt.now() - this.pingSentAt;
+    this.rt.pongSeen = true;
+    if (this.hbMode === 'pending') this.hbMode = 'on';
+    this.rt.health = recordRtt(this.rt.health, rtt);
+    const wasImpaired = this.missed > 0 || this.slow;
+    this.missed = 0;
+    const slow = rtt > this.rt.options.heartbeat.degradedRtt;
+    if (slow && !this.slow) {
+      this.slow = true;
+      this.sendBack({ type: 'RTT_HIGH', rttMs: rtt });
+    } else if (!slow) {
+      this.slow = false;
+      if (wasImpaired) this.sendBack({ type: 'RECOVERED' });
+    }
+    this.rt.publishHealth();
+  }
+
+  private forgiveMisses(): void {
+    this.missed = 0;
+    this.rt.health = recordAlive(this.rt.health);
+    if (!this.slow) this.sendBack({ type: 'RECOVERED' });
+  }
+
+  private handleClose(info: DisconnectInfo): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed?.();
+    if (this.disposed) return;
+    this.stopHeartbeat();
+    this.unexpose();
+    if (info.code === 1009 || info.errorCode === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      this.rt.emit({ type: 'error', error: new FrameTooLargeError(this.rt.url, this.rt.options.maxPayload) });
+    }
+    this.sendBack({ type: 'CONNECTION_LOST', info, verdict: this.classify(info) });
+  }
+
+  private classify(info: DisconnectInfo) {
+    const o = this.rt.options;
+    return classifyClose(info, { user: o.classify, protocol: o.protocol, fatalCloseCodes: o.fatalCloseCodes });
+  }
+
+  // Heartbeat ---------------------------------------------------------------------------------------------
+
+  private startHeartbeat(): void {
+    const { heartbeat, transport, protocol } = this.rt.options;
+    if (!heartbeat.enabled) {
+      this.hbMode = 'off';
+      this.scheduleStaleCheck();
+      return;
+    }
+    this.usePingFrames = transport.supportsPing && typeof this.socket?.ping === 'function';
+    if (!this.usePingFrames && typeof protocol.ping !== 'function') {
+      this.heartbeatOff(`transport "${transport.name}" has no ping frames and protocol "${protocol.name}" has no app-level ping`);
+      return;
+    }
+    this.hbCancel = this.rt.scheduler.schedule(heartbeat.interval, () => this.ping());
+  }
+
+  private ping(): void {
+    if (this.disposed || this.closed) return;
+    const { heartbeat, protocol } = this.rt.options;
+    this.awaitingPong = true;
+    const sentAt = (this.pingSentAt = this.rt.now());
+    try {
+      if (this.usePingFrames) this.socket!.ping!();
+      else this.socket!.send(protocol.ping!(String(++this.pingSeq)));
+    } catch {
+      // A write on a dying socket: its close will follow.
+    }
+    this.hbCancel = this.rt.scheduler.schedule(heartbeat.timeout, () => this.checkPong(sentAt));
+  }
+
+  private checkPong(sentAt: number): void {
+    if (this.disposed || this.closed) return;
+    const { heartbeat } = this.rt.options;
+    const now = this.rt.now();
+    // Any inbound frame since the ping is proof of life.
+    const answered = !this.awaitingPong || this.lastInboundAt >= sentAt;
+    this.awaitingPong = false;
+    if (!answered) {
+      if (heartbeat.negotiate && !this.rt.pongSeen) {
+        // This relay has never answered a ping: do not kill it for silence, but stop asking after maxMissed.
+        if (++this.silentMisses >= heartbeat.maxMissed) {
+          this.heartbeatOff(`relay answered none of ${this.silentMisses} pings; heartbeat off for this connection`);
+          return;
+        }
+      } else {
+        this.missed++;
+        this.rt.health = recordMissedPong(this.rt.health);
+        this.rt.publishHealth();
+        this.sendBack({ type: 'PONG_TIMEOUT', missed: this.missed });
+        if (this.disposed) return;
+      }
+    }
+    if (heartbeat.staleAfter > 0 && now - this.lastInboundAt >= heartbeat.staleAfter) {
+      this.sendBack({ type: 'STALE', silentMs: now - this.lastInboundAt });
+      return;
+    }
+    this.hbCancel = this.rt.scheduler.schedule(Math.max(0, heartbeat.interval - (now - sentAt)), () => this.ping());
+  }
+
+  private heartbeatOff(reason: string): void {
+    this.hbMode = 'off';
+    this.stopHeartbeat();
+    this.sendBack({ type: 'HEARTBEAT_OFF', reason });
+    this.scheduleStaleCheck();
+  }
+
+  /** With the heartbeat off, silence is still bounded by `staleAfter` when it is set. */
+  private scheduleStaleCheck(): void {
+    const { staleAfter } = this.rt.options.heartbeat;
+    if (staleAfter <= 0 || this.disposed || this.closed) return;
+    const wait = Math.max(1, this.lastInboundAt + staleAfter - this.rt.now());
+    this.hbCancel = this.rt.scheduler.schedule(wait, () => {
+      if (this.disposed || this.closed) return;
+      const silentMs = this.rt.now() - this.lastInboundAt;
+      if (silentMs >= staleAfter) this.sendBack({ type: 'STALE', silentMs });
+      else this.scheduleStaleCheck();
+    });
+  }
+
+  private stopHeartbeat(): void {
+    this.hbCancel?.();
+    this.hbCancel = undefined;
+  }
+
+  // Disposal ----------------------------------------------------------------------------------------------
+
+  /** Ends this connection for good: gracefully (1000, bounded by closeTimeout) on stop, at once otherwise. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.stopHeartbeat();
+    this.unexpose();
+    this.rt.failPendingAcks();
+    const socket = this.socket;
+    if (!socket || this.closed) return;
+    if (!this.rt.stopping) {
+      socket.terminate();
+      return;
+    }
+    const { closeTimeout } = this.rt.options;
+    if (closeTimeout === 0) {
+      socket.terminate();
+      return;
+    }
+    // A real timer on purpose: the close handshake is network I/O, not simulated time.
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.onClosed = undefined;
+        socket.terminate();
+        resolve();
+      }, closeTimeout);
+      this.onClosed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.rt.closing.add(done);
+    void done.then(() => this.rt.closing.delete(done));
+    try {
+      socket.close(1000, 'stop');
+    } catch {
+      socket.terminate();
+    }
+  }
+}
+
+/**
+ * The `connection` actor logic the relay machine invokes in `live`. Swap it with `machine.provide({ actors })`
+ * to drive the machine without sockets.
+ */
+export const connectionLogic = fromCallback<ConnectionCommand, ConnectionInput>(({ input, sendBack, receive }) => {
+  const connection = new Connection(input.rt, sendBack as (e: RelayMachineEvent) => void);
+  receive((cmd) => connection.command(cmd));
+  connection.dial();
+  return () => connection.dispose();
+});

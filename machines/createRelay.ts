@@ -1,0 +1,223 @@
+/**
+ * `createRelay(url, options)`: one relay actor with its data path and telemetry, no coordinator.
+ */
+import type { Observable } from 'rxjs';
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { NotOpenError, ProtocolError, RelayActorsError, RelayFailedError, SendFailedError, StoppedError } from './errors.ts';
+import { successRatio } from './health.ts';
+import { redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
+import { relayMachine, type RelayMachine } from './relayMachine.ts';
+import { RelayRuntime } from './runtime.ts';
+import type { HealthSample, RelayEvent, RelayState, RelayStatus } from './telemetry.ts';
+import { wakeDetector } from './wake.ts';
+
+/** Per-send options. */
+export interface SendOptions {
+  /**
+   * Wait for the relay's ack (by message id) before resolving. Default: true when the protocol acks and the
+   * message has an id, else false.
+   */
+  ack?: boolean;
+}
+
+/** A running relay. */
+export interface Relay<Out = unknown, In = unknown> {
+  /** The URL, redacted for display. */
+  readonly url: string;
+  /** Starts connecting. Calling it again does nothing (one dial at a time). */
+  start(): this;
+  /**
+   * Closes the socket with 1000, cancels every timer, completes every stream. Idempotent. Afterwards nothing
+   * of this relay keeps the process alive.
+   */
+  stop(): Promise<void>;
+  /**
+   * Writes `message` straight to the socket. Resolves once written (or acknowledged, see {@link SendOptions});
+   * rejects with `NotOpenError`, `RelayFailedError`, `StoppedError`, `ProtocolError`, `SendFailedError`,
+   * `AckTimeoutError`, `NackError` or `ConnectionLostError`. Nothing is dropped silently.
+   */
+  send(message: Out, options?: SendOptions): Promise<void>;
+  /** Reconnects now, overriding backoff and `failed`. */
+  retry(): void;
+  /** Plain, serialisable snapshot. */
+  status(): RelayStatus;
+  /** Resolves when the relay reaches `state`; rejects after `timeoutMs` (default 10000) or if it stops first. */
+  waitFor(state: RelayState, timeoutMs?: number): Promise<void>;
+  /** Health samples (RTT, misses, success ratio), on every pong, miss and state change. */
+  readonly health$: Observable<HealthSample>;
+  /** Lifecycle telemetry: state changes, disconnects with verdicts, scheduled reconnects, errors. */
+  readonly events$: Observable<RelayEvent>;
+  /** Inbound application messages. */
+  readonly messages$: Observable<In>;
+  /** The XState actor (for inspection and tests). */
+  readonly actor: Actor<RelayMachine>;
+}
+
+const DONE: Promise<void> = Promise.resolve();
+
+/** Maps the machine's state value to the public state name. */
+export function publicState(snapshot: SnapshotFrom<RelayMachine>): RelayState {
+  const value = snapshot.value as string | { live?: string | object };
+  if (typeof value === 'string') return value as RelayState;
+  const live = value.live;
+  return typeof live === 'string' ? (live as RelayState) : 'connecting';
+}
+
+/**
+ * Creates one relay actor. Core entry: the transport and protocol must be given (the package entry binds
+ * `wsTransport()` and `jsonProtocol()` as defaults).
+ *
+ * @example
+ * const relay = createRelay('ws://127.0.0.1:7000', { transport: wsTransport(), protocol: jsonProtocol() }).start();
+ * relay.messages$.subscribe((m) => console.log(m));
+ * await relay.waitFor('open');
+ * await relay.send({ type: 'hello' });
+ * await relay.stop();
+ */
+export function createRelay<Out = unknown, In = unknown>(url: string, options: RelayOptions<Out, In>): Relay<Out, In> {
+  validateUrl(url);
+  const resolved = resolveRelayOptions(url, options);
+  const rt = new RelayRuntime<Out, In>(url, redactUrl(url), resolved);
+  const actor = createActor(relayMachine, {
+    input: { rt },
+    clock: resolved.clock,
+    systemId: resolved.id,
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+  });
+
+  actor.subscribe((snapshot) => {
+    const state = publicState(snapshot);
+    if (state === rt.state) return;
+    const previous = rt.state;
+    rt.state = state;
+    rt.emit({ type: 'state', state, previous });
+    rt.publishHealth();
+  });
+
+  const cleanups: Array<() => void> = [];
+  let started = false;
+  let stopping: Promise<void> | undefined;
+
+  const relay: Relay<Out, In> = {
+    url: rt.url,
+    actor,
+    health$: rt.healthSamples.asObservable(),
+    events$: rt.events.asObservable(),
+    messages$: rt.messages.asObservable(),
+
+    start() {
+      if (stopping) throw new StoppedError(`Relay ${rt.url}`);
+      if (started) return relay;
+      started = true;
+      actor.start();
+      if (resolved.wake.enabled) {
+        cleanups.push(wakeDetector(resolved.clock, resolved.wake).subscribe((sleptMs) => actor.send({ type: 'WAKE', sleptMs })));
+      }
+      if (resolved.network) {
+        cleanups.push(resolved.network.subscribe((online) => online && actor.send({ type: 'ONLINE' })));
+      }
+      actor.send({ type: 'START' });
+      return relay;
+    },
+
+    stop() {
+      if (stopping) return stopping;
+      stopping = (async () => {
+        rt.stopping = true;
+        for (const c of cleanups.splice(0)) c();
+        // An idle actor is started just to walk it to `closed`, so status and telemetry say so.
+        if (!started) actor.start();
+        actor.send({ type: 'STOP' });
+        actor.stop();
+        await Promise.all([...rt.closing]);
+        rt.failPendingAcks();
+        rt.messages.complete();
+        rt.events.complete();
+        rt.healthSamples.complete();
+      })();
+      return stopping;
+    },
+
+    send(message, sendOptions) {
+      const socket = rt.socket;
+      if (!socket) return Promise.reject(notWritable());
+      let frame;
+      try {
+        frame = resolved.protocol.encode(message);
+      } catch (error) {
+        return Promise.reject(error instanceof RelayActorsError ? error : new ProtocolError(`Could not encode the message: ${String((error as Error)?.message ?? error)}`, 'ENCODE', { cause: error }));
+      }
+      const id = resolved.protocol.messageId?.(message);
+      const wantAck = sendOptions?.ack ?? (resolved.protocol.acks === true && id !== undefined);
+      if (wantAck && id === undefined) return Promise.reject(new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID'));
+      const acked = wantAck ? rt.awaitAck(id!) : DONE;
+      try {
+        socket.send(frame);
+      } catch (error) {
+        if (wantAck) rt.settleAck(id!, false, 'write failed');
+        acked.catch(() => {});
+        return Promise.reject(new SendFailedError(rt.url, { cause: error }));
+      }
+      return acked;
+    },
+
+    retry() {
+      if (stopping) throw new StoppedError(`Relay ${rt.url}`);
+      if (!started) relay.start();
+      else actor.send({ type: 'RETRY' });
+    },
+
+    status() {
+      const { context } = actor.getSnapshot();
+      const h = rt.health;
+      return {
+        url: rt.url,
+        state: rt.state,
+        attempts: context.attempt,
+        nextRetryAt: context.nextRetryAt,
+        rttMs: h.rttMs,
+        rttEwmaMs: h.rttEwmaMs,
+        missedPongs: h.missedPongs,
+        successRatio: successRatio(h),
+        flaps: h.flaps,
+        heartbeat: context.heartbeat,
+        heartbeatNote: context.heartbeatNote,
+        lastClose: context.lastClose,
+        failure: context.failure,
+        connectedAt: context.connectedAt,
+      };
+    },
+
+    waitFor(state, timeoutMs = 10_000) {
+      if (rt.state === state) return DONE;
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          sub.unsubscribe();
+          reject(new Error(`Relay ${rt.url} did not reach "${state}" within ${timeoutMs} ms (it is "${rt.state}").`));
+        }, timeoutMs);
+        const sub = rt.events.subscribe({
+          next: (e) => {
+            if (e.type === 'state' && e.state === state) {
+              clearTimeout(timer);
+              sub.unsubscribe();
+              resolve();
+            }
+          },
+          complete: () => {
+            clearTimeout(timer);
+            if (state === 'closed') resolve();
+            else reject(new StoppedError(`Relay ${rt.url}`));
+          },
+        });
+      });
+    },
+  };
+
+  function notWritable(): RelayActorsError {
+    if (stopping || rt.state === 'closed') return new StoppedError(`Relay ${rt.url}`);
+    if (rt.state === 'failed') return new RelayFailedError(rt.url, actor.getSnapshot().context.failure ?? 'failed');
+    return new NotOpenError(rt.url, rt.state);
+  }
+
+  return relay;
+}

@@ -1,0 +1,81 @@
+/**
+ * Health of one relay, as plain data updated by pure functions: RTT EWMA, missed pongs, and the success ratio
+ * of connection attempts and operations. The coordinator's score reads this record; the relay publishes it on
+ * `health$` and in `status()`.
+ */
+
+/** Smoothing factor of the RTT moving average: weight of the newest sample. */
+export const RTT_EWMA_ALPHA = 0.2;
+/** How many recent outcomes the success ratio remembers. */
+export const OUTCOME_WINDOW = 20;
+
+/** Health record of one relay. Serialisable. */
+export interface RelayHealth {
+  /** Last measured round trip (ping → pong), ms, or null before the first. */
+  rttMs: number | null;
+  /** Exponentially weighted moving average of RTT, ms, or null before the first sample. */
+  rttEwmaMs: number | null;
+  /** Pings in a row without an answer on the current connection. */
+  missedPongs: number;
+  /** Recent outcomes, newest last: 1 for a success (connection opened, op acked), 0 for a failure. */
+  outcomes: number[];
+  /** Connections that ended within `stableAfter` of opening (flaps), lifetime count. */
+  flaps: number;
+}
+
+/** A fresh record. */
+export function initialHealth(): RelayHealth {
+  return { rttMs: null, rttEwmaMs: null, missedPongs: 0, outcomes: [], flaps: 0 };
+}
+
+/**
+ * Folds one RTT sample into the average.
+ *
+ * @example
+ * ewma(null, 10) // 10
+ * ewma(10, 20)   // 12
+ */
+export function ewma(previous: number | null, sample: number, alpha = RTT_EWMA_ALPHA): number {
+  return previous === null ? sample : previous + alpha * (sample - previous);
+}
+
+/** A pong (or any proof of life that carries a timing) arrived after `rttMs`. */
+export function recordRtt(health: RelayHealth, rttMs: number): RelayHealth {
+  return { ...health, rttMs, rttEwmaMs: ewma(health.rttEwmaMs, rttMs), missedPongs: 0 };
+}
+
+/** A ping went unanswered. */
+export function recordMissedPong(health: RelayHealth): RelayHealth {
+  return { ...health, missedPongs: health.missedPongs + 1 };
+}
+
+/** The link showed life (any inbound frame): misses are forgiven. */
+export function recordAlive(health: RelayHealth): RelayHealth {
+  return health.missedPongs === 0 ? health : { ...health, missedPongs: 0 };
+}
+
+/** An attempt or operation ended; `ok` says how. Keeps the last {@link OUTCOME_WINDOW}. */
+export function recordOutcome(health: RelayHealth, ok: boolean): RelayHealth {
+  const outcomes = [...health.outcomes, ok ? 1 : 0];
+  if (outcomes.length > OUTCOME_WINDOW) outcomes.splice(0, outcomes.length - OUTCOME_WINDOW);
+  return { ...health, outcomes };
+}
+
+/** A connection died young (before `stableAfter`). */
+export function recordFlap(health: RelayHealth): RelayHealth {
+  return { ...health, flaps: health.flaps + 1 };
+}
+
+/**
+ * Share of recent outcomes that succeeded, in [0, 1]; 1 when nothing is known yet (a new relay is given the
+ * benefit of the doubt).
+ *
+ * @example
+ * successRatio({ ...initialHealth(), outcomes: [1, 0, 1, 1] }) // 0.75
+ */
+export function successRatio(health: RelayHealth): number {
+  if (health.outcomes.length === 0) return 1;
+  let sum = 0;
+  for (const o of health.outcomes) sum += o;
+  return sum / health.outcomes.length;
+}

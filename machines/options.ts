@@ -1,0 +1,292 @@
+/**
+ * Options of one relay, their defaults (written once, here) and their validation. Bad options throw an
+ * {@link InvalidOptionError} naming the option.
+ */
+import type { CloseVerdict, DisconnectInfo, Protocol, Transport } from '../adapters/types.ts';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+import type { Classifier } from './classify.ts';
+import { InvalidOptionError } from './errors.ts';
+import type { Clock } from './scheduler.ts';
+import type { InspectionEvent } from 'xstate';
+
+/** Heartbeat settings. */
+export interface HeartbeatOptions {
+  /** Turn the heartbeat off entirely. Default true (on). */
+  enabled: boolean;
+  /** Time between pings, ms. Default 30000. */
+  interval: number;
+  /** Time a ping may go unanswered before it counts as missed, ms. Default 10000. */
+  timeout: number;
+  /** Missed pings in a row that end the connection (1 miss already makes it `degraded`). Default 2. */
+  maxMissed: number;
+  /** No inbound frame at all for this long (ms) ends the connection; 0 turns the check off. Default 0. */
+  staleAfter: number;
+  /** RTT (ms) above which an open relay is `degraded`. Default 2000. */
+  degradedRtt: number;
+  /**
+   * When a relay has never answered a single ping, its first connection turns the heartbeat off after `maxMissed`
+   * silent pings instead of tearing the link down (reported as `heartbeat-off`). Default true.
+   */
+  negotiate: boolean;
+}
+
+/** Wake-from-sleep detection. */
+export interface WakeOptions {
+  /** Default true. */
+  enabled: boolean;
+  /** A timer firing this much later than due (ms) means the machine slept. Default 15000. */
+  gap: number;
+  /** How often the detector looks, ms. Default 5000. */
+  checkEvery: number;
+}
+
+/** Reported to {@link RelayOptions.beforeReconnect} before each reconnect is scheduled. */
+export interface ReconnectInfo {
+  url: string;
+  /** Failed dials since the last stable connection. */
+  attempt: number;
+  /** Delay before the next dial, ms. */
+  delayMs: number;
+  /** What ended the connection. */
+  cause: DisconnectInfo;
+  /** What the classifier made of it. */
+  verdict: CloseVerdict;
+}
+
+/** Online/offline signal source, e.g. `browserNetwork()`. */
+export interface NetworkSignal {
+  subscribe(listener: (online: boolean) => void): () => void;
+}
+
+/** Options of `createRelay`. Only `transport` is required in core; entry points bind a default. */
+export interface RelayOptions<Out = unknown, In = unknown> {
+  /** How sockets are opened. Required here; `relay-actors` (Node) defaults it to `wsTransport()`. */
+  transport: Transport;
+  /** How frames are read and written. Default `jsonProtocol()` (bound by the entry point). */
+  protocol: Protocol<Out, In>;
+  /** Heartbeat. */
+  heartbeat?: Partial<HeartbeatOptions> | false;
+  /** Reconnect backoff. */
+  backoff?: Partial<BackoffOptions>;
+  /** Dials since the last stable connection before `failed`. Default Infinity. */
+  maxAttempts?: number;
+  /** A dial that has not opened by then is abandoned and retried, ms. Default 10000. */
+  connectTimeout?: number;
+  /** A hello that has not been acknowledged by then ends the connection, ms. Default 5000. */
+  handshakeTimeout?: number;
+  /** `stop()` waits this long (real time: it is network I/O) for the close handshake, then drops the socket; 0 drops at once. ms. Default 1000. */
+  closeTimeout?: number;
+  /** An acknowledged `send` waits this long for its ack, ms. Default 10000. */
+  ackTimeout?: number;
+  /** Largest inbound frame, bytes. Default 1 MiB (1048576). */
+  maxPayload?: number;
+  /** Extra upgrade headers (Node only). */
+  headers?: Record<string, string>;
+  /** Sub-protocols to offer. */
+  protocols?: string[];
+  /** Your close classifier, consulted before the protocol's and the defaults. */
+  classify?: Classifier;
+  /** Application close codes (4000–4999) that must not be retried. Default none. */
+  fatalCloseCodes?: number[];
+  /** Runs before each reconnect is scheduled, e.g. to fail in-flight requests. Errors are reported, not thrown. */
+  beforeReconnect?: (info: ReconnectInfo) => void;
+  /** Wake-from-sleep detection, or false. */
+  wake?: Partial<WakeOptions> | false;
+  /** Online/offline signals (browser: `browserNetwork()`). Going online reconnects at once. Default none. */
+  network?: NetworkSignal;
+  /** Clock for every timer (`SimulatedClock` in tests). Default the real one. */
+  clock?: Clock;
+  /** Source of jitter. Default Math.random. */
+  random?: () => number;
+  /** Actor system id, for inspection and for a parent. Default `relay:<url>`. */
+  id?: string;
+  /** XState inspection observer (the inspector passes one). */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedRelayOptions<Out = unknown, In = unknown> {
+  transport: Transport;
+  protocol: Protocol<Out, In>;
+  heartbeat: HeartbeatOptions;
+  backoff: BackoffOptions;
+  maxAttempts: number;
+  connectTimeout: number;
+  handshakeTimeout: number;
+  closeTimeout: number;
+  ackTimeout: number;
+  maxPayload: number;
+  headers: Record<string, string> | undefined;
+  protocols: string[] | undefined;
+  classify: Classifier | undefined;
+  fatalCloseCodes: number[];
+  beforeReconnect: ((info: ReconnectInfo) => void) | undefined;
+  wake: WakeOptions;
+  network: NetworkSignal | undefined;
+  clock: Clock;
+  random: () => number;
+  id: string;
+}
+
+/** Heartbeat defaults. */
+export const DEFAULT_HEARTBEAT: Readonly<HeartbeatOptions> = Object.freeze({
+  enabled: true,
+  interval: 30_000,
+  timeout: 10_000,
+  maxMissed: 2,
+  staleAfter: 0,
+  degradedRtt: 2000,
+  negotiate: true,
+});
+
+/** Wake defaults. */
+export const DEFAULT_WAKE: Readonly<WakeOptions> = Object.freeze({ enabled: true, gap: 15_000, checkEvery: 5000 });
+
+/** Scalar defaults of {@link RelayOptions}. */
+export const DEFAULT_RELAY_OPTIONS = Object.freeze({
+  maxAttempts: Infinity,
+  connectTimeout: 10_000,
+  handshakeTimeout: 5000,
+  closeTimeout: 1000,
+  ackTimeout: 10_000,
+  maxPayload: 1024 * 1024,
+});
+
+/** The real clock, as XState's `Clock`. */
+export const realClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
+function positive(name: string, value: unknown, allowZero = false, allowInfinity = false): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new InvalidOptionError(name, `expected a number, got ${describe(value)}`);
+  if (!allowInfinity && !Number.isFinite(value)) throw new InvalidOptionError(name, 'must be finite');
+  if (allowZero ? value < 0 : value <= 0) throw new InvalidOptionError(name, `must be ${allowZero ? '>= 0' : '> 0'}, got ${value}`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'string' ? `"${value}"` : typeof value;
+}
+
+function fn<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(name, `expected a function, got ${describe(value)}`);
+  return value;
+}
+
+function section<T extends object>(name: string, value: Partial<T> | false | undefined, defaults: Readonly<T>): T & { off: boolean } {
+  if (value === false) return { ...defaults, off: true };
+  if (value === undefined) return { ...defaults, off: false };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidOptionError(name, `expected an object or false, got ${describe(value)}`);
+  for (const key of Object.keys(value)) {
+    if (!(key in defaults)) throw new InvalidOptionError(`${name}.${key}`, `unknown option (known: ${Object.keys(defaults).join(', ')})`);
+  }
+  const merged = { ...defaults } as T;
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) (merged as Record<string, unknown>)[key] = v;
+  return { ...merged, off: false };
+}
+
+/**
+ * Checks a relay URL: `ws:` or `wss:` (the memory transport also takes `memory:`). Throws InvalidOptionError('url').
+ */
+export function validateUrl(url: unknown): string {
+  if (typeof url !== 'string' || url.length === 0) throw new InvalidOptionError('url', `expected a ws:// or wss:// URL string, got ${describe(url)}`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidOptionError('url', `"${redactUrl(url)}" is not a valid URL`);
+  }
+  if (!['ws:', 'wss:', 'memory:'].includes(parsed.protocol)) {
+    throw new InvalidOptionError('url', `"${redactUrl(url)}" must use ws:// or wss://, not ${parsed.protocol}`);
+  }
+  return url;
+}
+
+/**
+ * A URL fit for logs and telemetry: user info and query values are replaced by `***`.
+ *
+ * @example
+ * redactUrl('wss://me:pw@relay.example/x?token=abc') // 'wss://***@relay.example/x?token=***'
+ */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const auth = u.username || u.password ? '***@' : '';
+    let query = '';
+    if (u.search) query = '?' + [...u.searchParams.keys()].map((k) => `${k}=***`).join('&');
+    return `${u.protocol}//${auth}${u.host}${u.pathname === '/' && !url.endsWith('/') ? '' : u.pathname}${query}`;
+  } catch {
+    return '[invalid url]';
+  }
+}
+
+/** Fills defaults and validates. Throws {@link InvalidOptionError} naming the first bad option. */
+export function resolveRelayOptions<Out, In>(url: string, options: RelayOptions<Out, In>): ResolvedRelayOptions<Out, In> {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `expected an object, got ${describe(options)}`);
+  const t = options.transport;
+  if (!t || typeof t.connect !== 'function') throw new InvalidOptionError('transport', 'expected a Transport (wsTransport(), browserTransport(), memoryTransport())');
+  const p = options.protocol;
+  if (!p || typeof p.encode !== 'function' || typeof p.decode !== 'function') throw new InvalidOptionError('protocol', 'expected a Protocol (jsonProtocol(), nostrProtocol())');
+
+  const hb = section('heartbeat', options.heartbeat, DEFAULT_HEARTBEAT);
+  positive('heartbeat.interval', hb.interval);
+  positive('heartbeat.timeout', hb.timeout);
+  positive('heartbeat.staleAfter', hb.staleAfter, true);
+  positive('heartbeat.degradedRtt', hb.degradedRtt, false, true);
+  if (!Number.isInteger(hb.maxMissed) || hb.maxMissed < 1) throw new InvalidOptionError('heartbeat.maxMissed', `must be an integer >= 1, got ${hb.maxMissed}`);
+  const { off: hbOff, ...heartbeat } = hb;
+  if (hbOff) heartbeat.enabled = false;
+
+  const bo = section('backoff', options.backoff, DEFAULT_BACKOFF);
+  positive('backoff.base', bo.base);
+  positive('backoff.max', bo.max);
+  positive('backoff.stableAfter', bo.stableAfter, true);
+  if (typeof bo.factor !== 'number' || !(bo.factor >= 1)) throw new InvalidOptionError('backoff.factor', `must be a number >= 1, got ${describe(bo.factor)}`);
+  if (bo.max < bo.base) throw new InvalidOptionError('backoff.max', `must be >= backoff.base (${bo.base}), got ${bo.max}`);
+  const { off: _boOff, ...backoff } = bo;
+
+  const wk = section('wake', options.wake, DEFAULT_WAKE);
+  positive('wake.gap', wk.gap);
+  positive('wake.checkEvery', wk.checkEvery);
+  const { off: wkOff, ...wake } = wk;
+  if (wkOff) wake.enabled = false;
+
+  const maxAttempts = options.maxAttempts ?? DEFAULT_RELAY_OPTIONS.maxAttempts;
+  if (!(maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 1))) {
+    throw new InvalidOptionError('maxAttempts', `must be an integer >= 1 or Infinity, got ${maxAttempts}`);
+  }
+  const fatalCloseCodes = options.fatalCloseCodes ?? [];
+  if (!Array.isArray(fatalCloseCodes) || fatalCloseCodes.some((c) => !Number.isInteger(c) || c < 1000 || c > 4999)) {
+    throw new InvalidOptionError('fatalCloseCodes', 'expected an array of close codes (1000–4999)');
+  }
+  if (options.network !== undefined && typeof options.network?.subscribe !== 'function') {
+    throw new InvalidOptionError('network', 'expected { subscribe(listener) } such as browserNetwork()');
+  }
+  const clock = options.clock ?? realClock;
+  if (typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') throw new InvalidOptionError('clock', 'expected { setTimeout, clearTimeout }');
+  if (options.id !== undefined && (typeof options.id !== 'string' || options.id === '')) throw new InvalidOptionError('id', 'expected a non-empty string');
+
+  return {
+    transport: t,
+    protocol: p,
+    heartbeat,
+    backoff,
+    maxAttempts,
+    connectTimeout: positive('connectTimeout', options.connectTimeout ?? DEFAULT_RELAY_OPTIONS.connectTimeout),
+    handshakeTimeout: positive('handshakeTimeout', options.handshakeTimeout ?? DEFAULT_RELAY_OPTIONS.handshakeTimeout),
+    closeTimeout: positive('closeTimeout', options.closeTimeout ?? DEFAULT_RELAY_OPTIONS.closeTimeout, true),
+    ackTimeout: positive('ackTimeout', options.ackTimeout ?? DEFAULT_RELAY_OPTIONS.ackTimeout),
+    maxPayload: positive('maxPayload', options.maxPayload ?? DEFAULT_RELAY_OPTIONS.maxPayload),
+    headers: options.headers,
+    protocols: options.protocols,
+    classify: fn('classify', options.classify),
+    fatalCloseCodes,
+    beforeReconnect: fn('beforeReconnect', options.beforeReconnect),
+    wake,
+    network: options.network,
+    clock,
+    random: fn('random', options.random) ?? Math.random,
+    id: options.id ?? `relay:${redactUrl(url)}`,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The per-relay runtime: what the machine's context points at but cannot hold as data (the transport, the open
+ * socket for the data path, telemetry subjects, pending acks). It serialises to its URL, so snapshots and the
+ * inspector stay plain data.
+ */
+import { Subject } from 'rxjs';
+import type { TransportSocket } from '../adapters/types.ts';
+import { AckTimeoutError, ConnectionLostError, NackError, type RelayActorsError } from './errors.ts';
+import { initialHealth, successRatio, type RelayHealth } from './health.ts';
+import type { ResolvedRelayOptions } from './options.ts';
+import { clockNow, sharedScheduler, type Cancel, type Scheduler } from './scheduler.ts';
+import type { HealthSample, RelayEvent, RelayEventInput, RelayState } from './telemetry.ts';
+
+interface PendingAck {
+  resolve: () => void;
+  reject: (error: RelayActorsError) => void;
+  cancel: Cancel;
+}
+
+/** Shared, mutable state of one relay outside the machine's context. */
+export class RelayRuntime<Out = unknown, In = unknown> {
+  /** Socket the data path writes to: set only while the relay is `open` or `degraded`. */
+  socket: TransportSocket | null = null;
+  /** Health record, updated by the connection as pongs and outcomes arrive. */
+  health: RelayHealth = initialHealth();
+  /** Whether this relay ever answered a ping (on any connection): heartbeat negotiation reads it. */
+  pongSeen = false;
+  /** Public state, kept current by the relay facade (for telemetry written outside the machine). */
+  state: RelayState = 'idle';
+  /** True from `stop()` on: the connection closes gracefully instead of dropping. */
+  stopping = false;
+  /** Closes in progress, awaited by `stop()`. */
+  readonly closing = new Set<Promise<void>>();
+  readonly messages = new Subject<In>();
+  readonly events = new Subject<RelayEvent>();
+  readonly healthSamples = new Subject<HealthSample>();
+  readonly scheduler: Scheduler;
+  private readonly acks = new Map<string, PendingAck>();
+
+  constructor(
+    /** The real URL, credentials included: used to dial only. */
+    readonly dialUrl: string,
+    /** The redacted URL used everywhere else. */
+    readonly url: string,
+    readonly options: ResolvedRelayOptions<Out, In>,
+  ) {
+    this.scheduler = sharedScheduler(options.clock);
+  }
+
+  now(): number {
+    return clockNow(this.options.clock);
+  }
+
+  /** Publishes a telemetry event. */
+  emit(event: RelayEventInput): void {
+    if (this.events.observed) this.events.next({ ...event, url: this.url, at: this.now() } as RelayEvent);
+  }
+
+  /** Publishes a health sample, if anyone listens. */
+  publishHealth(): void {
+    if (!this.healthSamples.observed) return;
+    const h = this.health;
+    this.healthSamples.next({
+      url: this.url,
+      state: this.state,
+      rttMs: h.rttMs,
+      rttEwmaMs: h.rttEwmaMs,
+      missedPongs: h.missedPongs,
+      successRatio: successRatio(h),
+      flaps: h.flaps,
+      at: this.now(),
+    });
+  }
+
+  /** Waits for the ack of message `id`, bounded by `ackTimeout`. */
+  awaitAck(id: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.acks.get(id)?.reject(new ConnectionLostError(this.url, id));
+      const cancel = this.scheduler.schedule(this.options.ackTimeout, () => {
+        this.acks.delete(id);
+        reject(new AckTimeoutError(id, this.options.ackTimeout));
+      });
+      this.acks.set(id, { resolve, reject, cancel });
+    });
+  }
+
+  /** An ack (or nack) arrived. Unknown ids are ignored: they may be another sender's. */
+  settleAck(id: string, ok: boolean, reason?: string): void {
+    const pending = this.acks.get(id);
+    if (!pending) return;
+    this.acks.delete(id);
+    pending.cancel();
+    if (ok) pending.resolve();
+    else pending.reject(new NackError(id, reason ?? 'no reason given'));
+  }
+
+  /** The connection ended: every unacked send is told so (it may have arrived; the pool re-sends). */
+  failPendingAcks(): void {
+    for (const [id, pending] of this.acks) {
+      pending.cancel();
+      pending.reject(new ConnectionLostError(this.url, id));
+    }
+    this.acks.clear();
+  }
+
+  /** Keeps snapshots and inspector payloads plain. */
+  toJSON(): { url: string } {
+    return { url: this.url };
+  }
+}
