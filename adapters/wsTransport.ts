@@ -1,0 +1,305 @@
+/**
+ * The Node transport: sockets from the `ws` package. This is the only file of relay-actors that imports `ws`;
+ * core code sees it through the {@link Transport} contract. It maps `ws`'s events onto {@link TransportHandlers}
+ * and folds everything `ws` knows about a socket's end (close frame, upgrade status, `Retry-After`, system error
+ * code) into the single {@link DisconnectInfo} the close classifier reads.
+ */
+import type { IncomingMessage } from 'node:http';
+import { WebSocket as WsWebSocket, type ClientOptions, type RawData } from 'ws';
+import type { DialOptions, DisconnectInfo, Frame, Transport, TransportHandlers, TransportSocket } from './types.ts';
+
+/** Options of {@link wsTransport}. */
+export interface WsTransportOptions {
+  /** The WebSocket class to instantiate. Default: `ws`'s `WebSocket`. Inject a subclass to observe or fake sockets. */
+  WebSocket?: typeof WsWebSocket;
+  /**
+   * Extra `ws` client options for every dial (`agent`, `perMessageDeflate`, `handshakeTimeout`, TLS options, ...).
+   * Per-dial `maxPayload` and `headers` take precedence (headers are merged, the dial's winning). Default `{}`.
+   */
+  clientOptions?: ClientOptions;
+  /**
+   * `ws`'s own close-handshake timeout in ms (how long `close()` waits for the peer's close frame before destroying
+   * the socket). Default: `ws`'s 30000. The runtime enforces its own, shorter `closeTimeout` by calling
+   * `terminate()`, so this only matters when the transport is used on its own.
+   */
+  closeTimeout?: number;
+}
+
+/** `ws` receiver error codes and the close code `ws` sends for each (used when the close frame never came back). */
+const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: 1009,
+  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: 1008,
+  WS_ERR_INVALID_CLOSE_CODE: 1002,
+  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: 1002,
+  WS_ERR_INVALID_OPCODE: 1002,
+  WS_ERR_EXPECTED_FIN: 1002,
+  WS_ERR_EXPECTED_MASK: 1002,
+  WS_ERR_UNEXPECTED_MASK: 1002,
+  WS_ERR_UNEXPECTED_RSV_1: 1002,
+  WS_ERR_UNEXPECTED_RSV_2_3: 1002,
+};
+
+const CONNECTING = 0;
+const OPEN = 1;
+
+/**
+ * A {@link Transport} for Node over the `ws` package, with protocol ping/pong frames (`supportsPing: true`).
+ *
+ * Behaviour worth knowing:
+ * - Text frames arrive as `string`, binary frames as `Buffer` (a `Uint8Array`).
+ * - A refused upgrade reports `status` and, from a `Retry-After` header (seconds or HTTP-date), `retryAfterMs`.
+ * - Errors report their `code` (`ECONNREFUSED`, `ENOTFOUND`, `ETIMEDOUT`, `WS_ERR_*`) as `errorCode`. When `ws`
+ *   closed the socket itself over a protocol violation (e.g. a frame over `maxPayload`), the reported close code
+ *   is the one `ws` sent (1009 for `WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`), not 1006.
+ * - If the `WebSocket` constructor throws (invalid URL or sub-protocol), `connect` still returns a socket and
+ *   reports `onClose({ code: 1006, errorCode: 'DIAL_FAILED' })` on a microtask.
+ * - `close()` while still connecting aborts the dial (as `terminate()`), reporting code 1006: no close frame can
+ *   be exchanged before the upgrade. `close()` never throws: an invalid close code falls back to a close frame
+ *   without a code (the peer sees 1005), and reasons are cut to the protocol's 123 bytes.
+ * - `onMessage`/`onPong` are reported only while open and before `close()`/`terminate()` was called.
+ * - Handlers are never called from within `connect()`, and never after `onClose`.
+ *
+ * @param options - see {@link WsTransportOptions}; every field optional.
+ * @returns A transport named `ws`.
+ * @example
+ * const transport = wsTransport();
+ * const socket = transport.connect('wss://relay.example', {
+ *   onOpen: () => socket.send('{"type":"hello"}'),
+ *   onMessage: (data) => console.log(data),
+ *   onPong: () => {},
+ *   onClose: (info) => console.log('closed', info.code, info.errorCode),
+ * }, { maxPayload: 1 << 20 });
+ */
+export function wsTransport(options: WsTransportOptions = {}): Transport {
+  const WebSocketClass = options.WebSocket ?? WsWebSocket;
+  return {
+    name: 'ws',
+    supportsPing: true,
+    connect(url: string, handlers: TransportHandlers, dialOptions: DialOptions): TransportSocket {
+      return dialWs(WebSocketClass, options, url, handlers, dialOptions ?? {});
+    },
+  };
+}
+
+function dialWs(
+  WebSocketClass: typeof WsWebSocket,
+  transportOptions: WsTransportOptions,
+  url: string,
+  handlers: TransportHandlers,
+  dial: DialOptions,
+): TransportSocket {
+  let ws: WsWebSocket | undefined;
+  let done = false;
+  let localClose = false;
+  let localCloseWhileConnecting = false;
+  let status: number | undefined;
+  let retryAfterMs: number | undefined;
+  let errorCode: string | undefined;
+  let message: string | undefined;
+
+  // Serialises handler calls so none runs synchronously inside connect() and order is kept.
+  let inConnect = true;
+  const pending: Array<() => void> = [];
+  const dispatch = (fn: () => void) => {
+    if (inConnect || pending.length > 0) {
+      pending.push(fn);
+      if (pending.length === 1) queueMicrotask(flush);
+    } else fn();
+  };
+  const flush = () => {
+    while (pending.length > 0) pending.shift()!();
+  };
+
+  const finish = (info: DisconnectInfo) => {
+    if (done) return;
+    done = true;
+    detach();
+    handlers.onClose(info);
+  };
+
+  const onOpen = () => dispatch(() => {
+    if (!done && !localClose) handlers.onOpen();
+  });
+  const onMessage = (data: RawData, isBinary: boolean) => {
+    const frame = toFrame(data, isBinary);
+    dispatch(() => {
+      if (!done && !localClose) handlers.onMessage(frame, isBinary);
+    });
+  };
+  const onPong = () => dispatch(() => {
+    if (!done && !localClose) handlers.onPong();
+  });
+  const onUnexpectedResponse = (_req: unknown, res: IncomingMessage) => {
+    status = res.statusCode;
+    retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+    message = `Unexpected server response: ${res.statusCode}`;
+    res.resume();
+    // With a listener attached, ws leaves aborting the handshake to us; this ends in 'error' + 'close' (1006).
+    ws?.terminate();
+  };
+  const onError = (err: Error) => {
+    // After a refused upgrade or a local abort, ws's follow-up error ("closed before the connection was
+    // established") adds nothing; keep what we already know.
+    if (status !== undefined || localCloseWhileConnecting) return;
+    errorCode ??= errorCodeOf(err);
+    message ??= err.message;
+  };
+  const onClose = (code: number, reason: Buffer) => {
+    // ws closed the socket itself over a protocol violation: report the code it sent, not 1006.
+    const sentByWs = errorCode !== undefined ? WS_ERROR_CLOSE_CODES[errorCode] : undefined;
+    const closeCode = code === 1006 && sentByWs !== undefined ? sentByWs : code;
+    const info: DisconnectInfo = {
+      code: closeCode,
+      reason: reason.toString('utf8'),
+      wasClean: code !== 1006 && errorCode === undefined && status === undefined,
+    };
+    if (status !== undefined) info.status = status;
+    if (retryAfterMs !== undefined) info.retryAfterMs = retryAfterMs;
+    if (errorCode !== undefined) info.errorCode = errorCode;
+    if (message !== undefined) info.message = message;
+    dispatch(() => finish(info));
+  };
+
+  const detach = () => {
+    if (!ws) return;
+    ws.off('open', onOpen);
+    ws.off('message', onMessage);
+    ws.off('pong', onPong);
+    ws.off('unexpected-response', onUnexpectedResponse);
+    ws.off('close', onClose);
+    ws.off('error', onError);
+    // ws emits nothing after 'close', but an EventEmitter without an 'error' listener throws if it ever did.
+    if (ws.listenerCount('error') === 0) ws.on('error', noop);
+  };
+
+  try {
+    const clientOptions: ClientOptions & { closeTimeout?: number } = {
+      ...transportOptions.clientOptions,
+      headers: { ...transportOptions.clientOptions?.headers, ...dial.headers },
+    };
+    if (dial.maxPayload !== undefined) clientOptions.maxPayload = dial.maxPayload;
+    if (transportOptions.closeTimeout !== undefined) clientOptions.closeTimeout = transportOptions.closeTimeout;
+    ws = new WebSocketClass(url, dial.protocols ?? [], clientOptions);
+    ws.on('open', onOpen);
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('unexpected-response', onUnexpectedResponse);
+    ws.on('error', onError);
+    ws.on('close', onClose);
+  } catch (error) {
+    ws = undefined;
+    const info: DisconnectInfo = {
+      code: 1006,
+      reason: '',
+      wasClean: false,
+      errorCode: 'DIAL_FAILED',
+      message: (error as Error)?.message ?? String(error),
+    };
+    dispatch(() => finish(info));
+  } finally {
+    inConnect = false;
+  }
+
+  const abortDial = () => {
+    localCloseWhileConnecting = true;
+    message ??= 'closed locally before the connection was established';
+    ws?.terminate();
+  };
+
+  const socket: TransportSocket = {
+    send(data: Frame): void {
+      if (done || localClose || !ws || ws.readyState !== OPEN) {
+        throw new Error(`Cannot send: the socket to ${url} is not open`);
+      }
+      ws.send(data);
+    },
+    close(code?: number, reason?: string): void {
+      if (done || !ws) return;
+      localClose = true;
+      if (ws.readyState === CONNECTING) {
+        abortDial();
+        return;
+      }
+      const text = clampReason(reason ?? '');
+      try {
+        ws.close(code, text);
+      } catch {
+        // Invalid close code (e.g. 1006): close without one rather than throw.
+        ws.close();
+      }
+    },
+    terminate(): void {
+      if (done || !ws) return;
+      localClose = true;
+      if (ws.readyState === CONNECTING) abortDial();
+      else ws.terminate();
+    },
+    ping(): void {
+      if (done || localClose || !ws || ws.readyState !== OPEN) return;
+      ws.ping();
+    },
+    get bufferedAmount(): number {
+      return ws?.bufferedAmount ?? 0;
+    },
+  };
+  return socket;
+}
+
+function noop(): void {}
+
+function toFrame(data: RawData, isBinary: boolean): Frame {
+  const buffer = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data;
+  return isBinary ? buffer : buffer.toString('utf8');
+}
+
+function errorCodeOf(err: unknown): string | undefined {
+  const e = err as { code?: unknown; errors?: unknown };
+  if (typeof e?.code === 'string') return e.code;
+  // Node's happy-eyeballs dialing reports an AggregateError whose members carry the codes.
+  if (Array.isArray(e?.errors)) {
+    for (const inner of e.errors) {
+      const code = (inner as { code?: unknown })?.code;
+      if (typeof code === 'string') return code;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reads a `Retry-After` header value as milliseconds from `now`: either delay-seconds (`"120"`) or an HTTP-date
+ * (`"Wed, 21 Oct 2015 07:28:00 GMT"`, clamped at 0 when in the past). Returns `undefined` when absent or unreadable.
+ *
+ * @param value - the header value (the first one if repeated).
+ * @param now - the current time in ms since the epoch; default `Date.now()`.
+ * @example
+ * parseRetryAfter('5') // 5000
+ * parseRetryAfter(new Date(Date.now() + 60_000).toUTCString()) // ≈ 60000 (whole seconds)
+ */
+export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (raw === undefined) return undefined;
+  const text = raw.trim();
+  if (text === '') return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Every HTTP-date form names its month; this also keeps Date.parse from reading "-5" as a year.
+  if (!/[a-z]{3}/i.test(text)) return undefined;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** Cuts a close reason to the 123 UTF-8 bytes a close frame can carry, never splitting a character. */
+function clampReason(reason: string): string {
+  if (Buffer.byteLength(reason, 'utf8') <= 123) return reason;
+  let out = '';
+  let bytes = 0;
+  for (const ch of reason) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > 123) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}

@@ -1,0 +1,673 @@
+/**
+ * A real loopback WebSocket relay for tests: a `ws` server on an `http.Server` bound to 127.0.0.1 that speaks
+ * the generic JSON relay protocol (hello / ping / ack / echo) and can inject faults on demand: hard kills,
+ * restarts on the same port, silent hangs, missing pongs, clean closes with a code, refused upgrades and latency.
+ *
+ * @example
+ * await using relay = await startTestRelay();
+ * const ws = new WebSocket(relay.url);
+ * await relay.waitForConnections(1);
+ * relay.stopPongs();       // heartbeats now go unanswered
+ * await relay.kill();      // connection drops with 1006, new dials get ECONNREFUSED
+ * await relay.restart();   // same port accepts again
+ */
+import { createServer, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+
+/** How the relay answers a `{"type":"hello", ...}` frame. */
+export type HelloAckMode =
+  /** Answer `{"type":"hello-ack","ok":true}`. */
+  | 'ok'
+  /** Answer `{"type":"hello-ack","ok":false,"reason":"rejected by test relay"}` (the connection stays open). */
+  | 'reject'
+  /** Send nothing at all. */
+  | 'never';
+
+/** A raw frame the relay can push: a string goes out as a text frame, bytes as a binary frame. */
+export type TestRelayFrame = string | Uint8Array | ArrayBuffer;
+
+/**
+ * Observer / override for inbound data frames (never protocol pings or pongs).
+ *
+ * @param data - Text frames as a UTF-8 string, binary frames as a `Buffer`.
+ * @param isBinary - Whether the frame was a binary frame.
+ * @param client - The server-side socket the frame arrived on (reply with `client.send(...)`).
+ * @returns `'handled'` to skip the relay's default behaviour (echo / ack / pong / hello-ack) for this frame.
+ */
+export type TestRelayMessageHandler = (
+  data: string | Buffer,
+  isBinary: boolean,
+  client: WebSocket,
+) => void | 'handled';
+
+/** Options of {@link startTestRelay}. */
+export interface TestRelayOptions {
+  /** TCP port to listen on, on 127.0.0.1. Default `0` (an ephemeral port picked by the OS, kept across restarts). */
+  port?: number;
+  /** Echo every frame that is not a ping or hello back verbatim. Default `true`. */
+  echo?: boolean;
+  /** Answer JSON frames carrying a string `id` with `{"type":"ack","id":<id>,"ok":true}`. Default `true`. */
+  ack?: boolean;
+  /** Initial answer to hello frames, see {@link TestRelay.helloAck}. Default `'ok'`. */
+  helloAck?: HelloAckMode;
+  /** Largest accepted inbound message in bytes; bigger ones close the connection with 1009. Default: ws's (100 MiB). */
+  maxPayload?: number;
+  /** How many times {@link TestRelay.restart} tries to bind the port while it is still in use. Default `20`. */
+  restartAttempts?: number;
+  /** Wait between two such attempts, in ms. Default `50`. */
+  restartRetryDelayMs?: number;
+}
+
+/** Counters of a {@link TestRelay}, as a plain snapshot object. */
+export interface TestRelayStats {
+  /** WebSocket connections accepted since the relay started (across restarts). */
+  connections: number;
+  /** Connections currently open. */
+  open: number;
+  /** Upgrade requests refused because of {@link TestRelay.rejectUpgrade}. */
+  upgradesRejected: number;
+  /** Inbound data frames processed (text and binary, app-level pings and hellos included, protocol pings not). */
+  messagesReceived: number;
+  /** Data frames sent: echoes, acks, app-level pongs, hello-acks and frames pushed with `send` / `broadcast`. */
+  messagesSent: number;
+  /** Pings processed: protocol ping frames plus app-level `{"type":"ping"}` frames. */
+  pingsReceived: number;
+  /** Pongs sent: protocol pong frames plus app-level `{"type":"pong"}` frames. */
+  pongsSent: number;
+}
+
+/**
+ * A running test relay. Fault settings (pause, pongs, upgrade rejection, delay, hello-ack mode, handlers) are
+ * relay-wide, apply to existing and future connections, and survive {@link TestRelay.kill} /
+ * {@link TestRelay.restart}; only {@link TestRelay.close} ends everything.
+ */
+export interface TestRelay extends AsyncDisposable {
+  /** `ws://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** The port listened on; the same after every restart. */
+  readonly port: number;
+  /** Whether the relay currently accepts TCP connections (false after `kill()` until `restart()`, and after `close()`). */
+  readonly listening: boolean;
+  /** Server-side sockets of the currently open connections, oldest first (a fresh array each time). */
+  readonly clients: WebSocket[];
+  /** A snapshot of the counters. */
+  readonly stats: TestRelayStats;
+
+  /**
+   * Simulates a crash: destroys every TCP connection at once without a close frame (clients see 1006), drops
+   * pending delayed answers, and stops listening so new dials fail with ECONNREFUSED.
+   * No-op if not listening.
+   *
+   * @returns Resolves when the server is fully closed.
+   */
+  kill(): Promise<void>;
+  /**
+   * Listens again on the same port. If the relay is still listening it is {@link TestRelay.kill}ed first.
+   * While the port is still in use (EADDRINUSE) binding is retried `restartAttempts` times, `restartRetryDelayMs`
+   * apart. Fault settings are kept: a paused relay restarts paused, a relay with pongs stopped restarts so.
+   *
+   * @returns Resolves when listening; rejects if the port stays busy or the relay was closed.
+   */
+  restart(): Promise<void>;
+  /**
+   * Hangs without closing: stops reading every connection (existing and new ones; upgrades still complete),
+   * so nothing is answered: no protocol or app-level pongs, echoes, acks, hello-acks or close frames. Answers that
+   * were already scheduled are held back too. `send` / `broadcast` / `closeAll` still go out.
+   */
+  pause(): void;
+  /** Undoes {@link TestRelay.pause}: held answers go out, frames that arrived meanwhile are then processed normally. */
+  resume(): void;
+  /** Stops answering protocol pings and app-level `{"type":"ping"}` frames (other frames are still answered). */
+  stopPongs(): void;
+  /** Undoes {@link TestRelay.stopPongs}. Pongs are on by default. */
+  startPongs(): void;
+  /**
+   * Closes every open connection cleanly with a close frame carrying `code` and `reason`.
+   *
+   * @param code - A valid close code (1000, 1001-1003, 1007-1014, 3000-4999); anything else throws, as in `ws`.
+   * @param reason - At most 123 UTF-8 bytes. Default `''`.
+   */
+  closeAll(code: number, reason?: string): void;
+  /**
+   * From now on refuses every WebSocket upgrade with this HTTP status (and optional extra headers), then closes
+   * the TCP connection. Existing connections are not affected.
+   *
+   * @param status - An HTTP status in 200-599 other than 101, e.g. 401, 403, 429, 503.
+   * @param headers - Extra response headers, e.g. `{ 'Retry-After': '1' }`. Default none.
+   */
+  rejectUpgrade(status: number, headers?: Record<string, string | number | readonly string[]>): void;
+  /** Undoes {@link TestRelay.rejectUpgrade}: upgrades are accepted again (the default). */
+  acceptUpgrades(): void;
+  /**
+   * Adds `ms` of latency before every answer the relay sends (echo, ack, app-level and protocol pong, hello-ack).
+   * `delay(0)` (the default) answers synchronously. Frames pushed with `send` / `broadcast` are never delayed.
+   * Answers already scheduled keep their old delay.
+   */
+  delay(ms: number): void;
+  /** Sets how hello frames are answered, see {@link HelloAckMode}. Default `'ok'`. */
+  helloAck(mode: HelloAckMode): void;
+  /**
+   * Pushes a raw frame right away (no delay, even while paused).
+   *
+   * @param client - Only to this connection. Default: to every open connection.
+   * @returns How many connections it was sent to.
+   */
+  send(frame: TestRelayFrame, client?: WebSocket): number;
+  /** Pushes a raw frame to every open connection, like `send(frame)`. @returns How many connections it was sent to. */
+  broadcast(frame: TestRelayFrame): number;
+  /**
+   * Registers a handler called for every inbound data frame before the default behaviour, in registration order.
+   * Every handler sees every frame; if any returns `'handled'` the default behaviour is skipped. Errors thrown by a
+   * handler are not caught (they surface as uncaught exceptions, failing the test).
+   *
+   * @returns A function removing the handler.
+   */
+  onMessage(handler: TestRelayMessageHandler): () => void;
+  /**
+   * Waits until at least `n` connections are open.
+   *
+   * @param timeoutMs - Upper bound. Default `5000`.
+   * @returns The open server-side sockets; rejects with an `Error` after `timeoutMs` or if the relay is closed.
+   */
+  waitForConnections(n: number, timeoutMs?: number): Promise<WebSocket[]>;
+  /**
+   * Stops for good: terminates every connection, closes the server, clears every timer and rejects pending
+   * `waitForConnections`. Idempotent (every call returns the same promise); afterwards the relay holds no handle.
+   */
+  close(): Promise<void>;
+  /** Same as {@link TestRelay.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const DEFAULT_WAIT_MS = 5_000;
+
+/** One outbound answer: a data frame (optionally counted as an app-level pong) or a protocol pong. */
+type Answer =
+  | { kind: 'frame'; data: string | Buffer; binary: boolean; pong?: boolean }
+  | { kind: 'pong'; data: Buffer };
+
+interface Waiter {
+  n: number;
+  resolve: (clients: WebSocket[]) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Sleep {
+  timer: NodeJS.Timeout;
+  wake: () => void;
+}
+
+/**
+ * Starts a {@link TestRelay} listening on `ws://127.0.0.1:<port>`.
+ *
+ * @param options - See {@link TestRelayOptions}; every field is optional.
+ * @returns The relay once it is listening. Rejects if the port cannot be bound (no retry on the first start).
+ */
+export async function startTestRelay(options: TestRelayOptions = {}): Promise<TestRelay> {
+  const relay = new LoopbackRelay(options);
+  await relay.start(options.port ?? 0);
+  return relay;
+}
+
+const noop = (): void => {};
+
+function toBuffer(raw: RawData): Buffer {
+  if (Buffer.isBuffer(raw)) return raw;
+  if (Array.isArray(raw)) return Buffer.concat(raw);
+  return Buffer.from(raw);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a finite number >= 0, got ${value}`);
+  return value;
+}
+
+class LoopbackRelay implements TestRelay {
+  #port = 0;
+  #server: Server | undefined;
+  readonly #wss: WebSocketServer;
+  readonly #sockets = new Set<Socket>();
+  readonly #open = new Set<WebSocket>();
+  readonly #handlers = new Set<TestRelayMessageHandler>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #sleeps = new Set<Sleep>();
+  readonly #waiters = new Set<Waiter>();
+  /** Answers due while paused, sent on resume. */
+  #held: { client: WebSocket; answers: Answer[] }[] = [];
+  /** Inbound frames emitted while paused (already buffered by ws), processed on resume. */
+  #deferred: (() => void)[] = [];
+  #chain: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+  #closed = false;
+
+  #echo: boolean;
+  #ack: boolean;
+  #helloMode: HelloAckMode = 'ok';
+  #paused = false;
+  #pongs = true;
+  #delayMs = 0;
+  #rejection: { status: number; headers: [string, string][] } | undefined;
+  readonly #restartAttempts: number;
+  readonly #restartRetryDelayMs: number;
+
+  readonly #stats: TestRelayStats = {
+    connections: 0,
+    open: 0,
+    upgradesRejected: 0,
+    messagesReceived: 0,
+    messagesSent: 0,
+    pingsReceived: 0,
+    pongsSent: 0,
+  };
+
+  constructor(options: TestRelayOptions) {
+    this.#echo = options.echo ?? true;
+    this.#ack = options.ack ?? true;
+    if (options.helloAck !== undefined) this.helloAck(options.helloAck);
+    this.#restartAttempts = Math.max(1, Math.floor(options.restartAttempts ?? 20));
+    this.#restartRetryDelayMs = nonNegative('restartRetryDelayMs', options.restartRetryDelayMs ?? 50);
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      autoPong: false,
+      ...(options.maxPayload === undefined ? {} : { maxPayload: options.maxPayload }),
+    });
+  }
+
+  get url(): string {
+    return `ws://${HOST}:${this.#port}`;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get listening(): boolean {
+    return this.#server?.listening ?? false;
+  }
+
+  get clients(): WebSocket[] {
+    return [...this.#open].filter((ws) => ws.readyState === WebSocket.OPEN);
+  }
+
+  get stats(): TestRelayStats {
+    return { ...this.#stats, open: this.clients.length };
+  }
+
+  async start(port: number): Promise<void> {
+    this.#server = await this.#listen(port);
+    const address = this.#server.address();
+    this.#port = typeof address === 'object' && address ? address.port : port;
+  }
+
+  kill(): Promise<void> {
+    return this.#enqueue(() => this.#shutdown());
+  }
+
+  restart(): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.#closed) throw new Error('TestRelay.restart(): the relay is closed');
+      await this.#shutdown();
+      this.#server = await this.#listenWithRetry(this.#port);
+    });
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    for (const ws of this.#open) ws.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const held = this.#held;
+    const deferred = this.#deferred;
+    this.#held = [];
+    this.#deferred = [];
+    for (const { client, answers } of held) this.#deliver(client, answers);
+    for (const run of deferred) run();
+    for (const ws of this.#open) ws.resume();
+  }
+
+  stopPongs(): void {
+    this.#pongs = false;
+  }
+
+  startPongs(): void {
+    this.#pongs = true;
+  }
+
+  closeAll(code: number, reason = ''): void {
+    for (const ws of this.clients) ws.close(code, reason);
+  }
+
+  rejectUpgrade(status: number, headers: Record<string, string | number | readonly string[]> = {}): void {
+    if (!Number.isInteger(status) || status < 200 || status > 599 || status === 101) {
+      throw new RangeError(`rejectUpgrade(): status must be an HTTP status in 200-599 other than 101, got ${status}`);
+    }
+    const lines: [string, string][] = [];
+    for (const [name, value] of Object.entries(headers)) {
+      const values: readonly (string | number)[] = Array.isArray(value) ? value : [value as string | number];
+      for (const v of values) {
+        const text = String(v);
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n]/.test(text)) {
+          throw new TypeError(`rejectUpgrade(): invalid header ${JSON.stringify(name)}: ${JSON.stringify(text)}`);
+        }
+        lines.push([name, text]);
+      }
+    }
+    this.#rejection = { status, headers: lines };
+  }
+
+  acceptUpgrades(): void {
+    this.#rejection = undefined;
+  }
+
+  delay(ms: number): void {
+    this.#delayMs = nonNegative('delay(ms)', ms);
+  }
+
+  helloAck(mode: HelloAckMode): void {
+    if (mode !== 'ok' && mode !== 'reject' && mode !== 'never') {
+      throw new TypeError(`helloAck(): mode must be 'ok', 'reject' or 'never', got ${String(mode)}`);
+    }
+    this.#helloMode = mode;
+  }
+
+  send(frame: TestRelayFrame, client?: WebSocket): number {
+    const binary = typeof frame !== 'string';
+    const targets = client ? [client].filter((ws) => ws.readyState === WebSocket.OPEN) : this.clients;
+    for (const ws of targets) {
+      ws.send(frame, { binary });
+      this.#stats.messagesSent++;
+    }
+    return targets.length;
+  }
+
+  broadcast(frame: TestRelayFrame): number {
+    return this.send(frame);
+  }
+
+  onMessage(handler: TestRelayMessageHandler): () => void {
+    // Wrap so that registering the same function twice yields two independent registrations.
+    const entry: TestRelayMessageHandler = (data, isBinary, client) => handler(data, isBinary, client);
+    this.#handlers.add(entry);
+    return () => {
+      this.#handlers.delete(entry);
+    };
+  }
+
+  waitForConnections(n: number, timeoutMs = DEFAULT_WAIT_MS): Promise<WebSocket[]> {
+    nonNegative('waitForConnections(timeoutMs)', timeoutMs);
+    if (this.#closed) return Promise.reject(new Error(`waitForConnections(${n}): the relay is closed`));
+    const clients = this.clients;
+    if (clients.length >= n) return Promise.resolve(clients);
+    return new Promise<WebSocket[]>((resolve, reject) => {
+      const waiter: Waiter = {
+        n,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          reject(
+            new Error(
+              `waitForConnections(${n}) timed out after ${timeoutMs} ms with ${this.clients.length} open connection(s) on ${this.url}`,
+            ),
+          );
+        }, timeoutMs),
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true;
+      for (const sleep of this.#sleeps) {
+        clearTimeout(sleep.timer);
+        sleep.wake();
+      }
+      this.#sleeps.clear();
+      for (const waiter of this.#waiters) {
+        clearTimeout(waiter.timer);
+        waiter.reject(new Error(`waitForConnections(${waiter.n}): the relay was closed`));
+      }
+      this.#waiters.clear();
+      this.#closing = this.#enqueue(async () => {
+        await this.#shutdown();
+        this.#handlers.clear();
+        await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+      });
+    }
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------------------------
+
+  /** Serializes kill / restart / close so they never interleave. */
+  #enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.#chain.then(op);
+    this.#chain = result.then(noop, noop);
+    return result;
+  }
+
+  async #shutdown(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.#held = [];
+    this.#deferred = [];
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const ws of this.#open) ws.terminate();
+    this.#open.clear();
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+
+  #listen(port: number): Promise<Server> {
+    const server = createServer();
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.on('error', noop);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' });
+      res.end('WebSocket upgrade required\n');
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#onUpgrade(server, req, socket, head),
+    );
+    return new Promise<Server>((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.off('listening', onListening);
+        reject(err);
+      };
+      const onListening = () => {
+        server.off('error', onError);
+        server.on('error', noop);
+        resolve(server);
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ port, host: HOST, exclusive: true });
+    });
+  }
+
+  async #listenWithRetry(port: number): Promise<Server> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.#closed) throw new Error('TestRelay.restart(): the relay was closed');
+      try {
+        return await this.#listen(port);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EADDRINUSE') throw err;
+        if (attempt >= this.#restartAttempts) {
+          throw new Error(`TestRelay.restart(): port ${port} still in use after ${attempt} attempt(s)`, { cause: err });
+        }
+      }
+      await this.#sleep(this.#restartRetryDelayMs);
+    }
+  }
+
+  /** A wait that close() cuts short. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const sleep: Sleep = {
+        timer: setTimeout(() => {
+          this.#sleeps.delete(sleep);
+          resolve();
+        }, ms),
+        wake: resolve,
+      };
+      this.#sleeps.add(sleep);
+    });
+  }
+
+  // ---- connections -----------------------------------------------------------------------------------------------
+
+  #onUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#closed || this.#server !== server) {
+      socket.destroy();
+      return;
+    }
+    const rejection = this.#rejection;
+    if (rejection) {
+      this.#stats.upgradesRejected++;
+      const text = STATUS_CODES[rejection.status] ?? 'Unknown';
+      const body = `${text}\n`;
+      const lines = [
+        `HTTP/1.1 ${rejection.status} ${text}`,
+        'Connection: close',
+        'Content-Type: text/plain',
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        ...rejection.headers.map(([name, value]) => `${name}: ${value}`),
+      ];
+      socket.once('finish', () => socket.destroy());
+      socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
+  }
+
+  #onConnection(ws: WebSocket): void {
+    this.#open.add(ws);
+    this.#stats.connections++;
+    ws.on('error', noop);
+    ws.once('close', () => this.#open.delete(ws));
+    ws.on('message', (raw: RawData, isBinary: boolean) => {
+      if (this.#paused) this.#deferred.push(() => this.#onData(ws, raw, isBinary));
+      else this.#onData(ws, raw, isBinary);
+    });
+    ws.on('ping', (data: Buffer) => {
+      if (this.#paused) this.#deferred.push(() => this.#onPing(ws, data));
+      else this.#onPing(ws, data);
+    });
+    if (this.#paused) ws.pause();
+    const open = this.clients;
+    for (const waiter of this.#waiters) {
+      if (open.length >= waiter.n) {
+        clearTimeout(waiter.timer);
+        this.#waiters.delete(waiter);
+        waiter.resolve(open);
+      }
+    }
+  }
+
+  #onPing(ws: WebSocket, data: Buffer): void {
+    this.#stats.pingsReceived++;
+    if (this.#pongs) this.#answer(ws, [{ kind: 'pong', data }]);
+  }
+
+  #onData(ws: WebSocket, raw: RawData, isBinary: boolean): void {
+    this.#stats.messagesReceived++;
+    const bytes = toBuffer(raw);
+    const data = isBinary ? bytes : bytes.toString('utf8');
+    let handled = false;
+    for (const handler of [...this.#handlers]) {
+      if (handler(data, isBinary, ws) === 'handled') handled = true;
+    }
+    if (handled) return;
+
+    if (typeof data !== 'string') {
+      if (this.#echo) this.#answer(ws, [{ kind: 'frame', data, binary: true }]);
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      message = undefined;
+    }
+    if (isRecord(message) && message.type === 'ping') {
+      this.#stats.pingsReceived++;
+      if (this.#pongs) {
+        this.#answer(ws, [{ kind: 'frame', data: JSON.stringify({ type: 'pong', id: message.id }), binary: false, pong: true }]);
+      }
+      return;
+    }
+    if (isRecord(message) && message.type === 'hello') {
+      if (this.#helloMode === 'ok') {
+        this.#answer(ws, [{ kind: 'frame', data: JSON.stringify({ type: 'hello-ack', ok: true }), binary: false }]);
+      } else if (this.#helloMode === 'reject') {
+        const nack = { type: 'hello-ack', ok: false, reason: 'rejected by test relay' };
+        this.#answer(ws, [{ kind: 'frame', data: JSON.stringify(nack), binary: false }]);
+      }
+      return;
+    }
+    const answers: Answer[] = [];
+    if (this.#ack && isRecord(message) && typeof message.id === 'string') {
+      answers.push({ kind: 'frame', data: JSON.stringify({ type: 'ack', id: message.id, ok: true }), binary: false });
+    }
+    if (this.#echo) answers.push({ kind: 'frame', data, binary: false });
+    this.#answer(ws, answers);
+  }
+
+  /** Sends answers now or after the configured delay; held while paused. */
+  #answer(ws: WebSocket, answers: Answer[]): void {
+    if (answers.length === 0) return;
+    if (this.#delayMs <= 0) {
+      this.#deliver(ws, answers);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#deliver(ws, answers);
+    }, this.#delayMs);
+    this.#timers.add(timer);
+  }
+
+  #deliver(ws: WebSocket, answers: Answer[]): void {
+    if (this.#paused) {
+      this.#held.push({ client: ws, answers });
+      return;
+    }
+    if (ws.readyState !== WebSocket.OPEN) return;
+    for (const answer of answers) {
+      if (answer.kind === 'pong') {
+        ws.pong(answer.data);
+        this.#stats.pongsSent++;
+      } else {
+        ws.send(answer.data, { binary: answer.binary });
+        this.#stats.messagesSent++;
+        if (answer.pong) this.#stats.pongsSent++;
+      }
+    }
+  }
+}
