@@ -67,7 +67,7 @@ export function transitionPaths(): PlannedPath[] {
     .filter((e) => e.state.status !== 'done' && e.state.can(e.event))
     .map((edge) => {
       const prefix = toState.get(key(edge.state)) ?? [];
-      const steps = [...prefix.filter((s) => s.event.type !== 'xstate.init'), { event: edge.event, state: edge.nextState }].map((s) => ({
+      const steps = [...prefix.filter((s) => (s.event.type as string) !== 'xstate.init'), { event: edge.event, state: edge.nextState }].map((s) => ({
         event: s.event as ModelEvent,
         expected: s.state.value as RelayState,
       }));
