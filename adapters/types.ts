@@ -92,14 +92,26 @@ export interface Transport {
 
 /** What one inbound frame means to the runtime. */
 export type Decoded<In> =
-  /** Application data, delivered on `messages$`. `id` enables inbound dedupe. */
-  | { kind: 'message'; message: In; id?: string }
+  /**
+   * Application data, delivered on `messages$`. `id` enables inbound dedupe across relays; `subscription` names
+   * the subscription it answers (see {@link Protocol.subscribe}); `timestamp` (ms since the epoch, the message's
+   * own time) lets a pool resume a subscription with `since` after a reconnect.
+   */
+  | { kind: 'message'; message: In; id?: string; subscription?: string; timestamp?: number }
   /** Answer to an app-level ping. */
   | { kind: 'pong'; id?: string }
   /** Answer to the hello handshake. `ok: false` ends the connection with the reason. */
   | { kind: 'hello-ack'; ok: boolean; reason?: string }
   /** Acknowledgement of one of our messages, by id. */
   | { kind: 'ack'; id: string; ok: boolean; reason?: string }
+  /** The relay has sent everything it stored for subscription `subscription` (Nostr `EOSE`). */
+  | { kind: 'eose'; subscription: string }
+  /** The relay ended subscription `subscription` (Nostr `CLOSED`); `reason` may ask for authentication. */
+  | { kind: 'closed'; subscription: string; reason: string }
+  /** Human-readable notice from the relay (Nostr `NOTICE`). */
+  | { kind: 'notice'; text: string }
+  /** Authentication challenge (Nostr NIP-42 `AUTH`); answered through {@link Protocol.authenticate}. */
+  | { kind: 'auth'; challenge: string }
   /** A frame the protocol understood and handled, with nothing to deliver (e.g. a ping answered by the server). */
   | { kind: 'ignore' }
   /** A frame that could not be understood. The runtime emits a typed error event and keeps going. */
@@ -117,8 +129,21 @@ export interface CloseVerdict {
   reason: string;
 }
 
+/**
+ * What to do about one rejected operation (a nack, a server-closed subscription), decided from the relay's reason:
+ * `retry` it (elsewhere or later), give it up (`fatal`), authenticate and then retry (`reauth`), or count it as
+ * done (`ok`: e.g. Nostr `duplicate:`, the relay already has it).
+ */
+export type RejectionAction = 'retry' | 'fatal' | 'reauth' | 'ok';
+
+/** An authentication answer built by {@link Protocol.authenticate}: the frame to send and the id its ack carries. */
+export interface AuthFrame {
+  frame: Frame;
+  id: string;
+}
+
 /** Frames and meaning for one wire protocol: `jsonProtocol()`, `nostrProtocol()`. */
-export interface Protocol<Out = unknown, In = unknown> {
+export interface Protocol<Out = unknown, In = unknown, Req = unknown> {
   /** Short name for telemetry. */
   readonly name: string;
   /** Encodes an outbound application message. Throws a `ProtocolError` for unencodable input. */
@@ -135,4 +160,22 @@ export interface Protocol<Out = unknown, In = unknown> {
   ping?(id: string): Frame;
   /** Protocol-specific close classification, consulted before the defaults. `undefined` defers to them. */
   classify?(info: DisconnectInfo): CloseVerdict | undefined;
+  /**
+   * Frame that opens subscription `id` for `request` (Nostr `REQ`). On a re-subscription after a reconnect the
+   * pool passes `resume.since` (ms since the epoch): the newest message time seen, so the relay sends what was
+   * missed. Protocols without subscriptions leave this out.
+   */
+  subscribe?(id: string, request: Req, resume?: { since: number }): Frame;
+  /** Frame that closes subscription `id` (Nostr `CLOSE`). */
+  unsubscribe?(id: string): Frame;
+  /**
+   * Reads the reason of a nack or a server-closed subscription. Default (absent or `undefined`): `retry`.
+   * Nostr: `auth-required:` → `reauth`, `duplicate:` → `ok`, `blocked:` / `invalid:` / `pow:` → `fatal`.
+   */
+  classifyRejection?(reason: string): RejectionAction | undefined;
+  /**
+   * Answers an authentication challenge for the relay at `relayUrl` (Nostr NIP-42: a signed kind-22242 event).
+   * Absent when the protocol or the app has no signer; then `reauth` rejections fail with their reason.
+   */
+  authenticate?(challenge: string, relayUrl: string): Promise<AuthFrame>;
 }
