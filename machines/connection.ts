@@ -82,6 +82,9 @@ class Connection {
 
   private handleOpen(): void {
     if (this.disposed) return;
+    // A challenge belongs to one connection.
+    this.rt.authChallenge = null;
+    this.rt.authenticated = false;
     this.lastInboundAt = this.rt.now();
     this.rt.health = recordAlive(this.rt.health);
     let hello;
@@ -123,6 +126,18 @@ class Connection {
     switch (decoded.kind) {
       case 'message':
         this.rt.messages.next(decoded.message);
+        if (this.rt.inbound.observed) this.rt.inbound.next({ ...decoded, relay: this.rt.url });
+        return;
+      case 'eose':
+      case 'closed':
+      case 'notice':
+        if (decoded.kind === 'notice') this.rt.emit({ type: 'notice', text: decoded.text });
+        if (this.rt.inbound.observed) this.rt.inbound.next({ ...decoded, relay: this.rt.url });
+        return;
+      case 'auth':
+        this.rt.authChallenge = decoded.challenge;
+        this.rt.authenticated = false;
+        this.rt.emit({ type: 'auth-challenge' });
         return;
       case 'pong':
         this.handlePong();

@@ -2,12 +2,14 @@
  * `createRelay(url, options)`: one relay actor with its data path and telemetry, no coordinator.
  */
 import type { Observable } from 'rxjs';
-import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { createActor, type ActorRef, type SnapshotFrom } from 'xstate';
+import type { Frame } from '../adapters/types.ts';
 import { NotOpenError, ProtocolError, RelayActorsError, RelayFailedError, SendFailedError, StoppedError } from './errors.ts';
 import { successRatio } from './health.ts';
 import { redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
 import { relayMachine, type RelayMachine } from './relayMachine.ts';
-import { RelayRuntime } from './runtime.ts';
+import type { RelayMachineEvent } from './relayEvents.ts';
+import { RelayRuntime, type Inbound } from './runtime.ts';
 import type { HealthSample, RelayEvent, RelayState, RelayStatus } from './telemetry.ts';
 import { wakeDetector } from './wake.ts';
 
@@ -49,8 +51,31 @@ export interface Relay<Out = unknown, In = unknown> {
   readonly events$: Observable<RelayEvent>;
   /** Inbound application messages. */
   readonly messages$: Observable<In>;
-  /** The XState actor (for inspection and tests). */
-  readonly actor: Actor<RelayMachine>;
+  /**
+   * Inbound frames with their metadata: messages with id, subscription and timestamp, end-of-stored-events,
+   * server-closed subscriptions and notices. For pools and protocol-aware callers; most apps want `messages$`.
+   */
+  readonly inbound$: Observable<Inbound<In>>;
+  /**
+   * Writes a frame the protocol already built (a subscription request, say) straight to the socket. Throws
+   * `NotOpenError`, `RelayFailedError` or `StoppedError` when the relay cannot take it, `SendFailedError` when the
+   * socket refuses it.
+   */
+  writeFrame(frame: Frame): void;
+  /**
+   * Answers the current connection's authentication challenge (Nostr NIP-42) with the protocol's signer and
+   * resolves when the relay accepts it. Rejects with a `ProtocolError` (`NO_CHALLENGE`, `NO_SIGNER`) when there is
+   * nothing to answer or nothing to answer with, or with the ack's error.
+   */
+  authenticate(): Promise<void>;
+  /** The XState actor (for inspection and tests): standalone, or a coordinator's child. */
+  readonly actor: ActorRef<SnapshotFrom<RelayMachine>, RelayMachineEvent>;
+}
+
+/** How a facade starts and stops the actor behind it: standalone, or as a coordinator's child. */
+export interface RelayLifecycle {
+  start(): void;
+  stop(): Promise<void>;
 }
 
 const DONE: Promise<void> = Promise.resolve();
@@ -84,30 +109,10 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
     systemId: resolved.id,
     ...(options.inspect ? { inspect: options.inspect } : {}),
   });
-
-  actor.subscribe((snapshot) => {
-    const state = publicState(snapshot);
-    if (state === rt.state) return;
-    const previous = rt.state;
-    rt.state = state;
-    rt.emit({ type: 'state', state, previous });
-    rt.publishHealth();
-  });
-
   const cleanups: Array<() => void> = [];
   let started = false;
-  let stopping: Promise<void> | undefined;
-
-  const relay: Relay<Out, In> = {
-    url: rt.url,
-    actor,
-    health$: rt.healthSamples.asObservable(),
-    events$: rt.events.asObservable(),
-    messages$: rt.messages.asObservable(),
-
+  return relayFacade<Out, In>(rt, actor, {
     start() {
-      if (stopping) throw new StoppedError(`Relay ${rt.url}`);
-      if (started) return relay;
       started = true;
       actor.start();
       if (resolved.wake.enabled) {
@@ -117,6 +122,49 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
         cleanups.push(resolved.network.subscribe((online) => online && actor.send({ type: 'ONLINE' })));
       }
       actor.send({ type: 'START' });
+    },
+    async stop() {
+      for (const c of cleanups.splice(0)) c();
+      // An idle actor is started just to walk it to `closed`, so status and telemetry say so.
+      if (!started) actor.start();
+      actor.send({ type: 'STOP' });
+      actor.stop();
+      await Promise.all([...rt.closing]);
+    },
+  });
+}
+
+/**
+ * The public face of one relay over its runtime and actor. `createRelay` binds a standalone actor; the pool binds
+ * its coordinator's children, whose lifecycle it drives.
+ */
+export function relayFacade<Out, In>(rt: RelayRuntime<Out, In>, actor: Relay<Out, In>['actor'], lifecycle: RelayLifecycle): Relay<Out, In> {
+  const resolved = rt.options;
+  actor.subscribe((snapshot) => {
+    const state = publicState(snapshot);
+    if (state === rt.state) return;
+    const previous = rt.state;
+    rt.state = state;
+    rt.emit({ type: 'state', state, previous });
+    rt.publishHealth();
+  });
+
+  let started = false;
+  let stopping: Promise<void> | undefined;
+
+  const relay: Relay<Out, In> = {
+    url: rt.url,
+    actor,
+    health$: rt.healthSamples.asObservable(),
+    events$: rt.events.asObservable(),
+    messages$: rt.messages.asObservable(),
+    inbound$: rt.inbound.asObservable(),
+
+    start() {
+      if (stopping) throw new StoppedError(`Relay ${rt.url}`);
+      if (started) return relay;
+      started = true;
+      lifecycle.start();
       return relay;
     },
 
@@ -124,18 +172,46 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
       if (stopping) return stopping;
       stopping = (async () => {
         rt.stopping = true;
-        for (const c of cleanups.splice(0)) c();
-        // An idle actor is started just to walk it to `closed`, so status and telemetry say so.
-        if (!started) actor.start();
-        actor.send({ type: 'STOP' });
-        actor.stop();
-        await Promise.all([...rt.closing]);
+        await lifecycle.stop();
         rt.failPendingAcks();
         rt.messages.complete();
+        rt.inbound.complete();
         rt.events.complete();
         rt.healthSamples.complete();
       })();
       return stopping;
+    },
+
+    writeFrame(frame) {
+      const socket = rt.socket;
+      if (!socket) throw notWritable();
+      try {
+        socket.send(frame);
+      } catch (error) {
+        throw new SendFailedError(rt.url, { cause: error });
+      }
+    },
+
+    async authenticate() {
+      const challenge = rt.authChallenge;
+      if (challenge === null) throw new ProtocolError(`Relay ${rt.url} has sent no authentication challenge on this connection.`, 'NO_CHALLENGE');
+      const answer = resolved.protocol.authenticate;
+      if (!answer) throw new ProtocolError(`Relay ${rt.url} asks for authentication, but the protocol has no signer (pass one to the protocol).`, 'NO_SIGNER');
+      if (rt.authenticated) return;
+      const session = rt.session;
+      const { frame, id } = await answer.call(resolved.protocol, challenge, rt.dialUrl);
+      if (rt.session !== session || rt.authChallenge !== challenge) throw new ProtocolError(`Relay ${rt.url} reconnected while we were signing its challenge.`, 'STALE_CHALLENGE');
+      const acked = rt.awaitAck(id);
+      try {
+        relay.writeFrame(frame);
+      } catch (error) {
+        acked.catch(() => {});
+        rt.settleAck(id, false, 'write failed');
+        throw error;
+      }
+      await acked;
+      rt.authenticated = true;
+      rt.emit({ type: 'authenticated' });
     },
 
     send(message, sendOptions) {

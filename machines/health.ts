@@ -21,11 +21,16 @@ export interface RelayHealth {
   outcomes: number[];
   /** Connections that ended within `stableAfter` of opening (flaps), lifetime count. */
   flaps: number;
+  /** Clock times of the most recent flaps (at most {@link FLAP_MEMORY}), newest last: the score decays them. */
+  flapTimes: number[];
 }
+
+/** How many flap times the record keeps. */
+export const FLAP_MEMORY = 10;
 
 /** A fresh record. */
 export function initialHealth(): RelayHealth {
-  return { rttMs: null, rttEwmaMs: null, missedPongs: 0, outcomes: [], flaps: 0 };
+  return { rttMs: null, rttEwmaMs: null, missedPongs: 0, outcomes: [], flaps: 0, flapTimes: [] };
 }
 
 /**
@@ -61,9 +66,23 @@ export function recordOutcome(health: RelayHealth, ok: boolean): RelayHealth {
   return { ...health, outcomes };
 }
 
-/** A connection died young (before `stableAfter`). */
-export function recordFlap(health: RelayHealth): RelayHealth {
-  return { ...health, flaps: health.flaps + 1 };
+/** A connection died young (before `stableAfter`), at clock time `at`. */
+export function recordFlap(health: RelayHealth, at = 0): RelayHealth {
+  const flapTimes = [...health.flapTimes, at];
+  if (flapTimes.length > FLAP_MEMORY) flapTimes.splice(0, flapTimes.length - FLAP_MEMORY);
+  return { ...health, flaps: health.flaps + 1, flapTimes };
+}
+
+/**
+ * Flaps within the last `windowMs` before `now`.
+ *
+ * @example
+ * recentFlaps({ ...initialHealth(), flapTimes: [1000, 50_000] }, 60_000, 30_000) // 1
+ */
+export function recentFlaps(health: RelayHealth, now: number, windowMs: number): number {
+  let n = 0;
+  for (const t of health.flapTimes) if (now - t <= windowMs) n++;
+  return n;
 }
 
 /**

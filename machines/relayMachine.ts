@@ -90,6 +90,7 @@ export const relayMachine = setup({
       connectedAt: ({ context }) => {
         const rt = context.rt;
         rt.health = recordOutcome(rt.health, true);
+        rt.session++;
         return rt.now();
       },
       heartbeat: ({ context }) => (context.heartbeat === 'off' ? 'off' : context.rt.options.heartbeat.enabled ? 'on' : 'off'),
@@ -103,7 +104,7 @@ export const relayMachine = setup({
       const { info, verdict } = event;
       const stable = stableNow(context);
       if (context.connectedAt === null) rt.health = recordOutcome(rt.health, false);
-      else if (!stable) rt.health = recordFlap(rt.health);
+      else if (!stable) rt.health = recordFlap(rt.health, rt.now());
       rt.emit({ type: 'disconnected', info, verdict });
       const lastClose: LastClose = {
         code: info.code,

@@ -4,12 +4,18 @@
  * inspector stay plain data.
  */
 import { Subject } from 'rxjs';
-import type { TransportSocket } from '../adapters/types.ts';
+import type { Decoded, TransportSocket } from '../adapters/types.ts';
 import { AckTimeoutError, ConnectionLostError, NackError, type RelayActorsError } from './errors.ts';
 import { initialHealth, successRatio, type RelayHealth } from './health.ts';
 import type { ResolvedRelayOptions } from './options.ts';
 import { clockNow, sharedScheduler, type Cancel, type Scheduler } from './scheduler.ts';
 import type { HealthSample, RelayEvent, RelayEventInput, RelayState } from './telemetry.ts';
+
+/**
+ * One inbound frame that means something to a subscriber: application data (with its id, subscription and
+ * timestamp), end of stored events, a server-closed subscription or a notice, tagged with the relay's URL.
+ */
+export type Inbound<In> = Extract<Decoded<In>, { kind: 'message' | 'eose' | 'closed' | 'notice' }> & { relay: string };
 
 interface PendingAck {
   resolve: () => void;
@@ -31,7 +37,15 @@ export class RelayRuntime<Out = unknown, In = unknown> {
   stopping = false;
   /** Closes in progress, awaited by `stop()`. */
   readonly closing = new Set<Promise<void>>();
+  /** The latest authentication challenge on the current connection (Nostr NIP-42), or null. */
+  authChallenge: string | null = null;
+  /** The current connection has answered its challenge and the answer was accepted. */
+  authenticated = false;
+  /** Counts connections that reached `open`: lets a parent tell a fresh session from the same one. */
+  session = 0;
   readonly messages = new Subject<In>();
+  /** Every inbound frame a subscriber may care about, with ids; the pool reads this for dedupe and subscriptions. */
+  readonly inbound = new Subject<Inbound<In>>();
   readonly events = new Subject<RelayEvent>();
   readonly healthSamples = new Subject<HealthSample>();
   readonly scheduler: Scheduler;

@@ -69,6 +69,9 @@ export type RelayEvent = { url: string; at: number } & (
   | { type: 'heartbeat-off'; reason: string }
   | { type: 'wake'; sleptMs: number }
   | { type: 'error'; error: RelayActorsError }
+  | { type: 'notice'; text: string }
+  | { type: 'auth-challenge' }
+  | { type: 'authenticated' }
 );
 
 /** Distributes `Omit` over the event union. */
