@@ -2,7 +2,22 @@
  * Platform-free entry: nothing here imports a WebSocket implementation, so it bundles for browsers.
  * Pass `browserTransport()` (or your own) as `transport`.
  */
-export { createRelay, publicState, type Relay, type SendOptions } from './machines/createRelay.ts';
+export { createRelay, publicState, relayFacade, type Relay, type RelayLifecycle, type SendOptions } from './machines/createRelay.ts';
+export {
+  createRelayPool,
+  frameBytes,
+  type PoolSendOptions,
+  type PoolSubscribeOptions,
+  type PublishResult,
+  type RelayPool,
+  type RelayPoolOptions,
+} from './machines/createRelayPool.ts';
+export { poolMachine, poolState, type PoolMachine, type PoolContext, type PoolInput, type PoolMachineEvent, type PoolMachineRuntime, type PoolState } from './machines/poolMachine.ts';
+export * from './machines/score.ts';
+export * from './machines/select.ts';
+export { Outbox, DEFAULT_OUTBOX, resolveOutboxOptions, type OutboxItem, type OutboxOptions } from './machines/outbox.ts';
+export { RecentIds } from './machines/idSet.ts';
+export type { Inbound } from './machines/runtime.ts';
 export { relayMachine, type RelayMachine, type RelayContext, type RelayInput } from './machines/relayMachine.ts';
 export type { RelayMachineEvent } from './machines/relayEvents.ts';
 export { connectionLogic, type ConnectionCommand, type ConnectionInput } from './machines/connection.ts';

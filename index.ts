@@ -3,6 +3,7 @@
  * This entry binds the Node defaults (`wsTransport()`, `jsonProtocol()`); `core.ts` has the platform-free API.
  */
 import { createRelay as createCoreRelay, type Relay } from './machines/createRelay.ts';
+import { createRelayPool as createCorePool, type RelayPool, type RelayPoolOptions } from './machines/createRelayPool.ts';
 import type { RelayOptions } from './machines/options.ts';
 import { jsonProtocol } from './adapters/jsonProtocol.ts';
 import { wsTransport } from './adapters/wsTransport.ts';
@@ -29,5 +30,27 @@ export function createRelay<Out = Record<string, unknown>, In = Record<string, u
     ...options,
     transport: options.transport ?? wsTransport(),
     protocol: options.protocol ?? (jsonProtocol() as unknown as RelayOptions<Out, In>['protocol']),
+  });
+}
+
+/** Options of the Node `createRelayPool`: like the core's, with `transport` and `protocol` optional. */
+export type NodeRelayPoolOptions<Out = Record<string, unknown>, In = Record<string, unknown>, Req = unknown> = Omit<RelayPoolOptions<Out, In, Req>, 'transport' | 'protocol'> &
+  Partial<Pick<RelayPoolOptions<Out, In, Req>, 'transport' | 'protocol'>>;
+
+/**
+ * Creates a relay pool; transport defaults to `wsTransport()`, protocol to `jsonProtocol()`.
+ *
+ * @example
+ * import { createRelayPool } from 'relay-actors';
+ * const pool = createRelayPool({ relays: ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7001'] }).start();
+ * pool.subscribe({ topic: 'news' }).subscribe((m) => console.log(m));
+ * await pool.send({ type: 'post', topic: 'news', text: 'hi' });
+ * await pool.stop();
+ */
+export function createRelayPool<Out = Record<string, unknown>, In = Record<string, unknown>, Req = unknown>(options: NodeRelayPoolOptions<Out, In, Req> = {}): RelayPool<Out, In, Req> {
+  return createCorePool<Out, In, Req>({
+    ...options,
+    transport: options.transport ?? wsTransport(),
+    protocol: options.protocol ?? (jsonProtocol() as unknown as RelayPoolOptions<Out, In, Req>['protocol']),
   });
 }

@@ -10,6 +10,12 @@
  * | in        | `{"type":"hello-ack","ok":bool,"reason"?:string}`  | its answer → `hello-ack`        |
  * | in        | `{"type":"ack","id":ID,"ok":bool,"reason"?:string}`| ack of message ID → `ack`       |
  * | in        | `{"type":"ping","id":ID}`                          | server app-ping → `ignore`      |
+ * | out       | `{"type":"subscribe","id":S,"filter":F,"since"?:ms}`| subscription S (pool)          |
+ * | out       | `{"type":"unsubscribe","id":S}`                    | its end                         |
+ * | in        | `{...message,"sub":S,"ts"?:ms}`                    | message for subscription S      |
+ * | in        | `{"type":"eose","sub":S}`                          | stored messages sent → `eose`   |
+ * | in        | `{"type":"closed","sub":S,"reason":R}`             | server ended S → `closed`       |
+ * | in        | `{"type":"notice","text":T}`                       | server notice → `notice`        |
  */
 import { InvalidOptionError, ProtocolError } from '../machines/errors.ts';
 import type { CloseVerdict, Decoded, DisconnectInfo, Frame, Protocol } from './types.ts';
@@ -41,7 +47,7 @@ export interface JsonProtocolOptions {
   name?: string;
 }
 
-const RESERVED = new Set(['ping', 'pong', 'hello-ack', 'ack']);
+const RESERVED = new Set(['ping', 'pong', 'hello-ack', 'ack', 'eose', 'closed', 'notice']);
 
 /**
  * A {@link Protocol} of JSON objects in text frames.
@@ -50,7 +56,8 @@ const RESERVED = new Set(['ping', 'pong', 'hello-ack', 'ack']);
  *   `invalid`/`MALFORMED`; binary frames → `invalid`/`BINARY`; control frames with missing fields (a `hello-ack`
  *   or `ack` without a boolean `ok`, an `ack` without an `id`) → `invalid`/`MALFORMED`. A server's own app-level
  *   `ping` decodes as `ignore`: this version does not answer it.
- * - Message ids for dedupe and acks come from a string `id` field.
+ * - Message ids for dedupe and acks come from a string `id` field; a string `sub` names the subscription a message
+ *   answers and a numeric `ts` (ms since the epoch) is its time, used to resume with `since` after a reconnect.
  * - `encode` accepts objects only and throws a `ProtocolError` (`detail` `NOT_AN_OBJECT` or `UNENCODABLE`) for
  *   anything else, for cycles and for `BigInt`s.
  *
@@ -106,8 +113,19 @@ export function jsonProtocol<Out extends object = JsonObject, In extends object 
           reason: typeof type === 'string' ? `unknown message type "${type}"` : 'message has no string "type"',
         };
       }
-      const id = typeof value.id === 'string' ? value.id : undefined;
-      return id === undefined ? { kind: 'message', message: value as In } : { kind: 'message', message: value as In, id };
+      const decoded: Decoded<In> = { kind: 'message', message: value as In };
+      if (typeof value.id === 'string') decoded.id = value.id;
+      if (typeof value.sub === 'string') decoded.subscription = value.sub;
+      if (typeof value.ts === 'number' && Number.isFinite(value.ts)) decoded.timestamp = value.ts;
+      return decoded;
+    },
+
+    subscribe(id: string, request: unknown, resume?: { since: number }): Frame {
+      return encodeObject({ type: 'subscribe', id, filter: request ?? {}, ...(resume ? { since: resume.since } : {}) }, 'subscription');
+    },
+
+    unsubscribe(id: string): Frame {
+      return JSON.stringify({ type: 'unsubscribe', id });
     },
 
     messageId(message: Out): string | undefined {
@@ -154,6 +172,13 @@ function decodeControl<In>(type: string, value: JsonObject): Decoded<In> {
       if (typeof value.ok !== 'boolean') return { kind: 'invalid', code: 'MALFORMED', reason: 'ack without a boolean "ok"' };
       return reason === undefined ? { kind: 'ack', id, ok: value.ok } : { kind: 'ack', id, ok: value.ok, reason };
     }
+    case 'eose':
+    case 'closed': {
+      if (typeof value.sub !== 'string') return { kind: 'invalid', code: 'MALFORMED', reason: `${type} without a string "sub"` };
+      return type === 'eose' ? { kind: 'eose', subscription: value.sub } : { kind: 'closed', subscription: value.sub, reason: reason ?? '' };
+    }
+    case 'notice':
+      return { kind: 'notice', text: typeof value.text === 'string' ? value.text : JSON.stringify(value) };
     default:
       // 'ping' from the server: understood, not answered in this version.
       return { kind: 'ignore' };

@@ -17,7 +17,9 @@ export type ErrorCode =
   | 'NACK'
   | 'OUTBOX_FULL'
   | 'MESSAGE_EXPIRED'
-  | 'SESSION_TIMEOUT';
+  | 'SESSION_TIMEOUT'
+  | 'PUBLISH_FAILED'
+  | 'UNKNOWN_RELAY';
 
 /** Base class of every error relay-actors raises. */
 export class RelayActorsError extends Error {
@@ -106,5 +108,44 @@ export class NackError extends RelayActorsError {
 export class ConnectionLostError extends RelayActorsError {
   constructor(url: string, id: string) {
     super('CONNECTION_LOST', `The connection to ${url} ended before message ${id} was acknowledged; it may not have arrived.`);
+  }
+}
+
+/** The pool's outbox is at its `maxMessages` or `maxBytes` bound: this send was refused, nothing else dropped. */
+export class OutboxFullError extends RelayActorsError {
+  readonly limit: 'messages' | 'bytes';
+  constructor(limit: 'messages' | 'bytes', bound: number) {
+    super('OUTBOX_FULL', `No relay is usable and the outbox is full (${bound} ${limit}): this message was not queued. Retry later or raise outbox.${limit === 'messages' ? 'maxMessages' : 'maxBytes'}.`);
+    this.limit = limit;
+  }
+}
+
+/** A queued message outlived its `ttl` before any relay could take it. */
+export class MessageExpiredError extends RelayActorsError {
+  constructor(ttlMs: number) {
+    super('MESSAGE_EXPIRED', `No relay became usable within the message's ttl (${ttlMs} ms): it was never sent.`);
+  }
+}
+
+/** No relay was usable for `sessionTimeout`: pending sends are rejected and new ones fail fast until a relay opens. */
+export class SessionTimeoutError extends RelayActorsError {
+  constructor(timeoutMs: number) {
+    super('SESSION_TIMEOUT', `No relay has been usable for ${timeoutMs} ms (sessionTimeout): the message was not sent. The pool keeps retrying and recovers when a relay opens.`);
+  }
+}
+
+/** A publish reached no relay. `errors` has each relay's reason. */
+export class PublishFailedError extends RelayActorsError {
+  readonly errors: ReadonlyArray<{ url: string; error: RelayActorsError }>;
+  constructor(errors: ReadonlyArray<{ url: string; error: RelayActorsError }>) {
+    super('PUBLISH_FAILED', `The message reached no relay: ${errors.map((e) => `${e.url}: ${e.error.message}`).join('; ') || 'no relay was usable'}`);
+    this.errors = errors;
+  }
+}
+
+/** `removeRelay` (or a per-relay call) named a relay the pool does not have. */
+export class UnknownRelayError extends RelayActorsError {
+  constructor(url: string) {
+    super('UNKNOWN_RELAY', `The pool has no relay ${url}.`);
   }
 }

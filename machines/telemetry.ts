@@ -76,3 +76,51 @@ export type RelayEvent = { url: string; at: number } & (
 
 /** Distributes `Omit` over the event union. */
 export type RelayEventInput = RelayEvent extends infer E ? (E extends RelayEvent ? Omit<E, 'url' | 'at'> : never) : never;
+
+/** One relay as the pool sees it: health plus score parts, primary marked. */
+export interface PoolRelayHealth {
+  url: string;
+  state: RelayState;
+  score: number;
+  parts: { state: number; rtt: number; success: number; stability: number };
+  primary: boolean;
+  rttMs: number | null;
+  rttEwmaMs: number | null;
+  missedPongs: number;
+  successRatio: number;
+  recentFlaps: number;
+  at: number;
+}
+
+/** Plain snapshot of a pool, from `status()`. */
+export interface PoolStatus {
+  state: 'idle' | 'online' | 'offline' | 'expired' | 'stopped';
+  /** URL (redacted) of the primary relay, or null. */
+  primary: string | null;
+  relays: Array<RelayStatus & { score: number; parts: PoolRelayHealth['parts']; primary: boolean }>;
+  outbox: { messages: number; bytes: number };
+  /** Messages written and awaiting their ack. */
+  inflight: number;
+  subscriptions: Array<{ id: string; request: unknown; relays: string[] | 'all' }>;
+}
+
+/** Everything a pool's `events$` reports: its relays' events plus its own. */
+export type PoolEvent =
+  | RelayEvent
+  | ({ url: null; at: number } & (
+      | { type: 'pool-state'; state: PoolStatus['state'] }
+      | { type: 'failover'; from: string | null; to: string | null; reason: string; scoreFrom: number | null; scoreTo: number | null }
+      | { type: 'outbox-overflow'; limit: 'messages' | 'bytes'; size: number; bytes: number }
+      | { type: 'message-expired'; id: string | null }
+      | { type: 'session-expired'; rejected: number }
+      | { type: 'replayed'; count: number; to: string }
+      | { type: 'resent'; count: number; from: string; to: string | null }
+      | { type: 'relay-added'; relay: string }
+      | { type: 'relay-removed'; relay: string }
+    ))
+  | ({ url: string; at: number } & (
+      | { type: 'subscribed'; subscription: string; since: number | null }
+      | { type: 'eose'; subscription: string }
+      | { type: 'subscription-closed'; subscription: string; reason: string }
+      | { type: 'reauth'; reason: string; ok: boolean }
+    ));

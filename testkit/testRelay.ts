@@ -1,6 +1,7 @@
 /**
  * A real loopback WebSocket relay for tests: a `ws` server on an `http.Server` bound to 127.0.0.1 that speaks
- * the generic JSON relay protocol (hello / ping / ack / echo) and can inject faults on demand: hard kills,
+ * the generic JSON relay protocol (hello / ping / ack / echo, plus subscribe / unsubscribe as a small pub/sub hub
+ * that stores what it received and replays it from `since`) and can inject faults on demand: hard kills,
  * restarts on the same port, silent hangs, missing pongs, clean closes with a code, refused upgrades and latency.
  *
  * @example
@@ -56,6 +57,14 @@ export interface TestRelayOptions {
   helloAck?: HelloAckMode;
   /** Largest accepted inbound message in bytes; bigger ones close the connection with 1009. Default: ws's (100 MiB). */
   maxPayload?: number;
+  /**
+   * Store application messages (across restarts) and deliver them to matching subscriptions: a subscribe frame
+   * `{"type":"subscribe","id":S,"filter":{k:v},"since"?:ms}` gets stored matches (with `ts >= since`) then
+   * `{"type":"eose","sub":S}`, and every later match live, as `{...message,"sub":S,"ts":ms}`. Default `true`.
+   */
+  pubsub?: boolean;
+  /** How many messages the store keeps (oldest dropped first). Default `10000`. */
+  maxStored?: number;
   /** How many times {@link TestRelay.restart} tries to bind the port while it is still in use. Default `20`. */
   restartAttempts?: number;
   /** Wait between two such attempts, in ms. Default `50`. */
@@ -96,6 +105,8 @@ export interface TestRelay extends AsyncDisposable {
   readonly clients: WebSocket[];
   /** A snapshot of the counters. */
   readonly stats: TestRelayStats;
+  /** Application messages received (not pings, hellos or subscription frames), oldest first, across restarts. */
+  readonly received: Array<Record<string, unknown>>;
 
   /**
    * Simulates a crash: destroys every TCP connection at once without a close frame (clients see 1006), drops
@@ -227,6 +238,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A subscription filter matches when every key it names has the same (JSON) value in the message. */
+function matches(filter: Record<string, unknown>, message: Record<string, unknown>): boolean {
+  for (const [key, value] of Object.entries(filter)) {
+    if (JSON.stringify(message[key]) !== JSON.stringify(value)) return false;
+  }
+  return true;
+}
+
 function nonNegative(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a finite number >= 0, got ${value}`);
   return value;
@@ -252,6 +271,12 @@ class LoopbackRelay implements TestRelay {
 
   #echo: boolean;
   #ack: boolean;
+  readonly #pubsub: boolean;
+  readonly #maxStored: number;
+  /** Stored application messages with their time, oldest first. */
+  #store: Array<{ message: Record<string, unknown>; ts: number }> = [];
+  /** Subscriptions of each connection: id → filter. */
+  readonly #subs = new Map<WebSocket, Map<string, Record<string, unknown>>>();
   #helloMode: HelloAckMode = 'ok';
   #paused = false;
   #pongs = true;
@@ -273,6 +298,8 @@ class LoopbackRelay implements TestRelay {
   constructor(options: TestRelayOptions) {
     this.#echo = options.echo ?? true;
     this.#ack = options.ack ?? true;
+    this.#pubsub = options.pubsub ?? true;
+    this.#maxStored = Math.max(0, Math.floor(options.maxStored ?? 10_000));
     if (options.helloAck !== undefined) this.helloAck(options.helloAck);
     this.#restartAttempts = Math.max(1, Math.floor(options.restartAttempts ?? 20));
     this.#restartRetryDelayMs = nonNegative('restartRetryDelayMs', options.restartRetryDelayMs ?? 50);
@@ -298,6 +325,10 @@ class LoopbackRelay implements TestRelay {
 
   get clients(): WebSocket[] {
     return [...this.#open].filter((ws) => ws.readyState === WebSocket.OPEN);
+  }
+
+  get received(): Array<Record<string, unknown>> {
+    return this.#store.map((s) => s.message);
   }
 
   get stats(): TestRelayStats {
@@ -570,7 +601,10 @@ class LoopbackRelay implements TestRelay {
     this.#open.add(ws);
     this.#stats.connections++;
     ws.on('error', noop);
-    ws.once('close', () => this.#open.delete(ws));
+    ws.once('close', () => {
+      this.#open.delete(ws);
+      this.#subs.delete(ws);
+    });
     ws.on('message', (raw: RawData, isBinary: boolean) => {
       if (this.#paused) this.#deferred.push(() => this.#onData(ws, raw, isBinary));
       else this.#onData(ws, raw, isBinary);
@@ -631,12 +665,50 @@ class LoopbackRelay implements TestRelay {
       }
       return;
     }
+    if (this.#pubsub && isRecord(message) && (message.type === 'subscribe' || message.type === 'unsubscribe')) {
+      this.#onSubscription(ws, message);
+      return;
+    }
     const answers: Answer[] = [];
+    if (this.#pubsub && isRecord(message)) this.#publish(message);
     if (this.#ack && isRecord(message) && typeof message.id === 'string') {
       answers.push({ kind: 'frame', data: JSON.stringify({ type: 'ack', id: message.id, ok: true }), binary: false });
     }
     if (this.#echo) answers.push({ kind: 'frame', data, binary: false });
     this.#answer(ws, answers);
+  }
+
+  #onSubscription(ws: WebSocket, message: Record<string, unknown>): void {
+    const id = typeof message.id === 'string' ? message.id : undefined;
+    if (id === undefined) return;
+    let subs = this.#subs.get(ws);
+    if (message.type === 'unsubscribe') {
+      subs?.delete(id);
+      return;
+    }
+    if (!subs) this.#subs.set(ws, (subs = new Map()));
+    const filter = isRecord(message.filter) ? message.filter : {};
+    subs.set(id, filter);
+    const since = typeof message.since === 'number' ? message.since : -Infinity;
+    const answers: Answer[] = this.#store
+      .filter((s) => s.ts >= since && matches(filter, s.message))
+      .map((s) => ({ kind: 'frame' as const, data: JSON.stringify({ ...s.message, sub: id, ts: s.ts }), binary: false }));
+    answers.push({ kind: 'frame', data: JSON.stringify({ type: 'eose', sub: id }), binary: false });
+    this.#answer(ws, answers);
+  }
+
+  /** Stores an application message and delivers it to every matching subscription. */
+  #publish(message: Record<string, unknown>): void {
+    const ts = typeof message.ts === 'number' ? message.ts : Date.now();
+    this.#store.push({ message, ts });
+    if (this.#store.length > this.#maxStored) this.#store.splice(0, this.#store.length - this.#maxStored);
+    for (const [client, subs] of this.#subs) {
+      const answers: Answer[] = [];
+      for (const [id, filter] of subs) {
+        if (matches(filter, message)) answers.push({ kind: 'frame', data: JSON.stringify({ ...message, sub: id, ts }), binary: false });
+      }
+      this.#answer(client, answers);
+    }
   }
 
   /** Sends answers now or after the configured delay; held while paused. */
