@@ -17,6 +17,7 @@ export * from './machines/score.ts';
 export * from './machines/select.ts';
 export { Outbox, DEFAULT_OUTBOX, resolveOutboxOptions, type OutboxItem, type OutboxOptions } from './machines/outbox.ts';
 export { RecentIds } from './machines/idSet.ts';
+export { InspectionBus } from './machines/inspection.ts';
 export type { Inbound } from './machines/runtime.ts';
 export { relayMachine, type RelayMachine, type RelayContext, type RelayInput } from './machines/relayMachine.ts';
 export type { RelayMachineEvent } from './machines/relayEvents.ts';

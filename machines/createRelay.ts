@@ -10,6 +10,8 @@ import { redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from '
 import { relayMachine, type RelayMachine } from './relayMachine.ts';
 import type { RelayMachineEvent } from './relayEvents.ts';
 import { RelayRuntime, type Inbound } from './runtime.ts';
+import { InspectionBus } from './inspection.ts';
+import type { InspectionEvent } from 'xstate';
 import type { HealthSample, RelayEvent, RelayState, RelayStatus } from './telemetry.ts';
 import { wakeDetector } from './wake.ts';
 
@@ -68,6 +70,11 @@ export interface Relay<Out = unknown, In = unknown> {
    * nothing to answer or nothing to answer with, or with the ack's error.
    */
   authenticate(): Promise<void>;
+  /**
+   * XState inspection events (`@xstate.actor`, `@xstate.snapshot`, `@xstate.event`, ...) of this relay's actor
+   * system, from subscription on: what inspectors attach to. For a pool's relay, subscribe to the pool's instead.
+   */
+  readonly inspection$: Observable<InspectionEvent>;
   /** The XState actor (for inspection and tests): standalone, or a coordinator's child. */
   readonly actor: ActorRef<SnapshotFrom<RelayMachine>, RelayMachineEvent>;
 }
@@ -103,15 +110,11 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
   validateUrl(url);
   const resolved = resolveRelayOptions(url, options);
   const rt = new RelayRuntime<Out, In>(url, redactUrl(url), resolved);
-  const actor = createActor(relayMachine, {
-    input: { rt },
-    clock: resolved.clock,
-    systemId: resolved.id,
-    ...(options.inspect ? { inspect: options.inspect } : {}),
-  });
+  const bus = new InspectionBus(options.inspect);
+  const actor = createActor(relayMachine, { input: { rt }, clock: resolved.clock, systemId: resolved.id, inspect: bus.observer });
   const cleanups: Array<() => void> = [];
   let started = false;
-  return relayFacade<Out, In>(rt, actor, {
+  return relayFacade<Out, In>(rt, actor, bus.events$, {
     start() {
       started = true;
       actor.start();
@@ -130,6 +133,7 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
       actor.send({ type: 'STOP' });
       actor.stop();
       await Promise.all([...rt.closing]);
+      bus.clear();
     },
   });
 }
@@ -138,7 +142,12 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
  * The public face of one relay over its runtime and actor. `createRelay` binds a standalone actor; the pool binds
  * its coordinator's children, whose lifecycle it drives.
  */
-export function relayFacade<Out, In>(rt: RelayRuntime<Out, In>, actor: Relay<Out, In>['actor'], lifecycle: RelayLifecycle): Relay<Out, In> {
+export function relayFacade<Out, In>(
+  rt: RelayRuntime<Out, In>,
+  actor: Relay<Out, In>['actor'],
+  inspection$: Observable<InspectionEvent>,
+  lifecycle: RelayLifecycle,
+): Relay<Out, In> {
   const resolved = rt.options;
   actor.subscribe((snapshot) => {
     const state = publicState(snapshot);
@@ -159,6 +168,7 @@ export function relayFacade<Out, In>(rt: RelayRuntime<Out, In>, actor: Relay<Out
     events$: rt.events.asObservable(),
     messages$: rt.messages.asObservable(),
     inbound$: rt.inbound.asObservable(),
+    inspection$,
 
     start() {
       if (stopping) throw new StoppedError(`Relay ${rt.url}`);

@@ -34,6 +34,8 @@ import { DEFAULT_SCORE, isUsable, scoreRelay, type RelayScore, type ScoreOptions
 import { choosePrimary, DEFAULT_SELECTION, type Candidate, type SelectionOptions } from './select.ts';
 import type { PoolEvent, PoolRelayHealth, PoolStatus, RelayEvent } from './telemetry.ts';
 import { wakeDetector } from './wake.ts';
+import { InspectionBus } from './inspection.ts';
+import type { InspectionEvent } from 'xstate';
 
 /** Options of {@link createRelayPool}. Relay options (heartbeat, backoff, timeouts, ...) apply to every relay. */
 export interface RelayPoolOptions<Out = unknown, In = unknown, Req = unknown> extends Omit<RelayOptions<Out, In>, 'id' | 'protocol'> {
@@ -115,6 +117,11 @@ export interface RelayPool<Out = unknown, In = unknown, Req = unknown> {
   readonly events$: Observable<PoolEvent>;
   /** Inbound application messages from every relay, deduplicated by id. */
   readonly messages$: Observable<In>;
+  /**
+   * XState inspection events of the whole system (coordinator and every relay), from subscription on: what the
+   * offline inspector and the Stately bridge attach to.
+   */
+  readonly inspection$: Observable<InspectionEvent>;
   /** The coordinator actor; relays are its children (`actor.system.get('relay:<url>')`). */
   readonly actor: Actor<PoolMachine>;
 }
@@ -466,8 +473,10 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     return next?.id ?? null;
   };
 
-  const poolRuntime: PoolMachineRuntime = {
+  const poolRuntime: PoolMachineRuntime & { toJSON(): object } = {
     sessionTimeout,
+    // Snapshots stay plain data for inspectors.
+    toJSON: () => ({ sessionTimeout }),
     usableCount: () => {
       let n = 0;
       for (const m of members.values()) if (usable(m)) n++;
@@ -490,12 +499,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     announce: (state) => emit({ type: 'pool-state', url: null, state }),
   };
 
-  const actor = createActor(poolMachine, {
-    input: { pool: poolRuntime },
-    clock,
-    systemId: poolId,
-    ...(options.inspect ? { inspect: options.inspect } : {}),
-  });
+  const bus = new InspectionBus(options.inspect);
+  const actor = createActor(poolMachine, { input: { pool: poolRuntime }, clock, systemId: poolId, inspect: bus.observer });
   actor.start();
 
   function currentState(): PoolState {
@@ -587,7 +592,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     const rt = new RelayRuntime<Out, In>(url, redactUrl(url), resolved);
     actor.send({ type: 'ADD_RELAY', id, rt });
     const ref = actor.getSnapshot().children[id] as unknown as ChildRef;
-    const relay = relayFacade<Out, In>(rt, ref, {
+    const relay = relayFacade<Out, In>(rt, ref, bus.events$, {
       start: () => ref.send({ type: 'START' }),
       stop: async () => {
         if (ref.getSnapshot().status === 'active') ref.send({ type: 'STOP' });
@@ -621,6 +626,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
 
   const pool: RelayPool<Out, In, Req> = {
     actor,
+    inspection$: bus.events$,
     health$: health.asObservable(),
     events$: events.asObservable(),
     messages$: messages.asObservable(),
@@ -657,6 +663,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
         messages.complete();
         events.complete();
         health.complete();
+        bus.clear();
       })();
       return stopping;
     },
