@@ -131,6 +131,8 @@ type ChildRef = ActorRef<SnapshotFrom<RelayMachine>, RelayMachineEvent>;
 interface Member<Out, In> {
   /** Child id and system id: `relay:<redacted url>`. */
   id: string;
+  /** This relay as selection sees it, updated in place (no allocation per health sample). */
+  candidate: Candidate;
   /** The URL as normalised for identity. */
   key: string;
   rt: RelayRuntime<Out, In>;
@@ -268,9 +270,13 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
 
   const usable = (m: Member<Out, In>): boolean => !m.removed && isUsable(m.rt.state) && m.rt.socket !== null;
 
+  /** Candidates in configuration order; rebuilt only when relays are added or removed. */
+  let candidates: Candidate[] = [];
   const rescore = (m: Member<Out, In>): void => {
     const h = m.rt.health;
     m.score = scoreRelay({ state: m.removed ? 'closed' : m.rt.state, rttEwmaMs: h.rttEwmaMs, successRatio: successRatio(h), recentFlaps: recentFlaps(h, now(), scoreOptions.flapWindowMs) }, scoreOptions);
+    m.candidate.score = m.score;
+    m.candidate.usable = usable(m);
   };
 
   const publishHealth = (m: Member<Out, In>): void => {
@@ -446,8 +452,10 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     const changedId = cause.startsWith('relay-changed:') ? cause.slice('relay-changed:'.length) : null;
     const changed = changedId !== null ? byId.get(changedId) : undefined;
     if (changed) rescore(changed);
-    else for (const m of members.values()) rescore(m);
-    const candidates: Candidate[] = [...members.values()].map((m) => ({ key: m.key, usable: usable(m), score: m.score }));
+    else {
+      candidates = [...members.values()].map((m) => m.candidate);
+      for (const m of members.values()) rescore(m);
+    }
     const previous = primary;
     const choice = choosePrimary(previous?.key ?? null, candidates, selection.margin);
     const next = choice.key === null ? null : (members.get(choice.key) ?? null);
@@ -599,9 +607,11 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
         await Promise.all([...rt.closing]);
       },
     });
-    const m: Member<Out, In> = { id, key, rt, relay, score: scoreRelay({ state: 'idle', rttEwmaMs: null, successRatio: 1, recentFlaps: 0 }, scoreOptions), session: 0, inflight: new Set(), removed: false, cleanups: [] };
+    const score = scoreRelay({ state: 'idle', rttEwmaMs: null, successRatio: 1, recentFlaps: 0 }, scoreOptions);
+    const m: Member<Out, In> = { id, key, rt, relay, score, candidate: { key, usable: false, score }, session: 0, inflight: new Set(), removed: false, cleanups: [] };
     members.set(key, m);
     byId.set(id, m);
+    candidates = [...members.values()].map((x) => x.candidate);
     const s1 = relay.events$.subscribe((e) => onRelayEvent(m, e));
     const s2 = relay.inbound$.subscribe((f) => onInbound(m, f));
     const s3 = relay.health$.subscribe(() => {
@@ -762,6 +772,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       m.rt.stopping = true;
       members.delete(m.key);
       byId.delete(m.id);
+      candidates = [...members.values()].map((x) => x.candidate);
       if (primary === m) primary = null;
       moveInflight(m);
       actor.send({ type: 'REMOVE_RELAY', id: m.id });

@@ -48,11 +48,15 @@ export function rankUsable(candidates: readonly Candidate[]): Candidate[] {
  * choosePrimary('a', [a(0.30), b(0.85)], 0.1) // { key: 'b', reason: 'better-by-margin' }
  */
 export function choosePrimary(current: string | null, candidates: readonly Candidate[], margin: number): { key: string | null; reason: PrimaryReason } {
-  const ranked = rankUsable(candidates);
-  const best = ranked[0];
+  // One pass, no allocation: pools call this on every health sample of every relay.
+  let best: Candidate | undefined;
+  let incumbent: Candidate | undefined;
+  for (const c of candidates) {
+    if (c.key === current) incumbent = c;
+    if (c.usable && (best === undefined || c.score.score > best.score.score)) best = c;
+  }
   if (!best) return { key: null, reason: current === null ? 'kept' : 'none-usable' };
   if (current === null) return { key: best.key, reason: 'first-usable' };
-  const incumbent = candidates.find((c) => c.key === current);
   if (!incumbent) return { key: best.key, reason: 'primary-removed' };
   if (!incumbent.usable) return { key: best.key, reason: 'primary-unusable' };
   if (best.key !== current && best.score.score > incumbent.score.score + margin) return { key: best.key, reason: 'better-by-margin' };
