@@ -122,15 +122,22 @@ function dialWs(
   const onOpen = () => dispatch(() => {
     if (!done && !localClose) handlers.onOpen();
   });
+  // The data path: no closure per frame unless something is queued ahead of it.
   const onMessage = (data: RawData, isBinary: boolean) => {
     const frame = toFrame(data, isBinary);
-    dispatch(() => {
-      if (!done && !localClose) handlers.onMessage(frame, isBinary);
-    });
+    if (inConnect || pending.length > 0) {
+      dispatch(() => {
+        if (!done && !localClose) handlers.onMessage(frame, isBinary);
+      });
+    } else if (!done && !localClose) handlers.onMessage(frame, isBinary);
   };
-  const onPong = () => dispatch(() => {
-    if (!done && !localClose) handlers.onPong();
-  });
+  const onPong = () => {
+    if (inConnect || pending.length > 0) {
+      dispatch(() => {
+        if (!done && !localClose) handlers.onPong();
+      });
+    } else if (!done && !localClose) handlers.onPong();
+  };
   const onUnexpectedResponse = (_req: unknown, res: IncomingMessage) => {
     status = res.statusCode;
     retryAfterMs = parseRetryAfter(res.headers['retry-after']);

@@ -45,6 +45,8 @@ export interface Relay<Out = unknown, In = unknown> {
   retry(): void;
   /** Plain, serialisable snapshot. */
   status(): RelayStatus;
+  /** Bytes written to the current socket and not yet sent to the network (0 without a socket): for backpressure. */
+  readonly bufferedAmount: number;
   /** Resolves when the relay reaches `state`; rejects after `timeoutMs` (default 10000) or if it stops first. */
   waitFor(state: RelayState, timeoutMs?: number): Promise<void>;
   /** Health samples (RTT, misses, success ratio), on every pong, miss and state change. */
@@ -169,6 +171,9 @@ export function relayFacade<Out, In>(
     messages$: rt.messages.asObservable(),
     inbound$: rt.inbound.asObservable(),
     inspection$,
+    get bufferedAmount() {
+      return rt.socket?.bufferedAmount ?? 0;
+    },
 
     start() {
       if (stopping) throw new StoppedError(`Relay ${rt.url}`);
