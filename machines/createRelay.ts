@@ -150,165 +150,196 @@ export function relayFacade<Out, In>(
   inspection$: Observable<InspectionEvent>,
   lifecycle: RelayLifecycle,
 ): Relay<Out, In> {
-  const resolved = rt.options;
-  actor.subscribe((snapshot) => {
-    const state = publicState(snapshot);
-    if (state === rt.state) return;
-    const previous = rt.state;
-    rt.state = state;
-    rt.emit({ type: 'state', state, previous });
-    rt.publishHealth();
-  });
+  return new RelayHandle(rt, actor, inspection$, lifecycle);
+}
 
-  let started = false;
-  let stopping: Promise<void> | undefined;
+/**
+ * A class rather than an object of closures: methods live on the prototype, so a thousand relays do not carry a
+ * thousand copies of each (heap per relay is a benchmarked figure).
+ */
+class RelayHandle<Out, In> implements Relay<Out, In> {
+  private started = false;
+  private stopping: Promise<void> | undefined;
 
-  const relay: Relay<Out, In> = {
-    url: rt.url,
-    actor,
-    health$: rt.healthSamples.asObservable(),
-    events$: rt.events.asObservable(),
-    messages$: rt.messages.asObservable(),
-    inbound$: rt.inbound.asObservable(),
-    inspection$,
-    get bufferedAmount() {
-      return rt.socket?.bufferedAmount ?? 0;
-    },
-
-    start() {
-      if (stopping) throw new StoppedError(`Relay ${rt.url}`);
-      if (started) return relay;
-      started = true;
-      lifecycle.start();
-      return relay;
-    },
-
-    stop() {
-      if (stopping) return stopping;
-      stopping = (async () => {
-        rt.stopping = true;
-        await lifecycle.stop();
-        rt.failPendingAcks();
-        rt.messages.complete();
-        rt.inbound.complete();
-        rt.events.complete();
-        rt.healthSamples.complete();
-      })();
-      return stopping;
-    },
-
-    writeFrame(frame) {
-      const socket = rt.socket;
-      if (!socket) throw notWritable();
-      try {
-        socket.send(frame);
-      } catch (error) {
-        throw new SendFailedError(rt.url, { cause: error });
-      }
-    },
-
-    async authenticate() {
-      const challenge = rt.authChallenge;
-      if (challenge === null) throw new ProtocolError(`Relay ${rt.url} has sent no authentication challenge on this connection.`, 'NO_CHALLENGE');
-      const answer = resolved.protocol.authenticate;
-      if (!answer) throw new ProtocolError(`Relay ${rt.url} asks for authentication, but the protocol has no signer (pass one to the protocol).`, 'NO_SIGNER');
-      if (rt.authenticated) return;
-      const session = rt.session;
-      const { frame, id } = await answer.call(resolved.protocol, challenge, rt.dialUrl);
-      if (rt.session !== session || rt.authChallenge !== challenge) throw new ProtocolError(`Relay ${rt.url} reconnected while we were signing its challenge.`, 'STALE_CHALLENGE');
-      const acked = rt.awaitAck(id);
-      try {
-        relay.writeFrame(frame);
-      } catch (error) {
-        acked.catch(() => {});
-        rt.settleAck(id, false, 'write failed');
-        throw error;
-      }
-      await acked;
-      rt.authenticated = true;
-      rt.emit({ type: 'authenticated' });
-    },
-
-    send(message, sendOptions) {
-      const socket = rt.socket;
-      if (!socket) return Promise.reject(notWritable());
-      let frame;
-      try {
-        frame = resolved.protocol.encode(message);
-      } catch (error) {
-        return Promise.reject(error instanceof RelayActorsError ? error : new ProtocolError(`Could not encode the message: ${String((error as Error)?.message ?? error)}`, 'ENCODE', { cause: error }));
-      }
-      const id = resolved.protocol.messageId?.(message);
-      const wantAck = sendOptions?.ack ?? (resolved.protocol.acks === true && id !== undefined);
-      if (wantAck && id === undefined) return Promise.reject(new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID'));
-      const acked = wantAck ? rt.awaitAck(id!) : DONE;
-      try {
-        socket.send(frame);
-      } catch (error) {
-        if (wantAck) rt.settleAck(id!, false, 'write failed');
-        acked.catch(() => {});
-        return Promise.reject(new SendFailedError(rt.url, { cause: error }));
-      }
-      return acked;
-    },
-
-    retry() {
-      if (stopping) throw new StoppedError(`Relay ${rt.url}`);
-      if (!started) relay.start();
-      else actor.send({ type: 'RETRY' });
-    },
-
-    status() {
-      const { context } = actor.getSnapshot();
-      const h = rt.health;
-      return {
-        url: rt.url,
-        state: rt.state,
-        attempts: context.attempt,
-        nextRetryAt: context.nextRetryAt,
-        rttMs: h.rttMs,
-        rttEwmaMs: h.rttEwmaMs,
-        missedPongs: h.missedPongs,
-        successRatio: successRatio(h),
-        flaps: h.flaps,
-        heartbeat: context.heartbeat,
-        heartbeatNote: context.heartbeatNote,
-        lastClose: context.lastClose,
-        failure: context.failure,
-        connectedAt: context.connectedAt,
-      };
-    },
-
-    waitFor(state, timeoutMs = 10_000) {
-      if (rt.state === state) return DONE;
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          sub.unsubscribe();
-          reject(new Error(`Relay ${rt.url} did not reach "${state}" within ${timeoutMs} ms (it is "${rt.state}").`));
-        }, timeoutMs);
-        const sub = rt.events.subscribe({
-          next: (e) => {
-            if (e.type === 'state' && e.state === state) {
-              clearTimeout(timer);
-              sub.unsubscribe();
-              resolve();
-            }
-          },
-          complete: () => {
-            clearTimeout(timer);
-            if (state === 'closed') resolve();
-            else reject(new StoppedError(`Relay ${rt.url}`));
-          },
-        });
-      });
-    },
-  };
-
-  function notWritable(): RelayActorsError {
-    if (stopping || rt.state === 'closed') return new StoppedError(`Relay ${rt.url}`);
-    if (rt.state === 'failed') return new RelayFailedError(rt.url, actor.getSnapshot().context.failure ?? 'failed');
-    return new NotOpenError(rt.url, rt.state);
+  constructor(
+    private readonly rt: RelayRuntime<Out, In>,
+    readonly actor: Relay<Out, In>['actor'],
+    readonly inspection$: Observable<InspectionEvent>,
+    private readonly lifecycle: RelayLifecycle,
+  ) {
+    actor.subscribe((snapshot) => {
+      const state = publicState(snapshot);
+      if (state === rt.state) return;
+      const previous = rt.state;
+      rt.state = state;
+      rt.emit({ type: 'state', state, previous });
+      rt.publishHealth();
+    });
   }
 
-  return relay;
+  get url(): string {
+    return this.rt.url;
+  }
+
+  get health$(): Observable<HealthSample> {
+    return this.rt.healthSamples.asObservable();
+  }
+
+  get events$(): Observable<RelayEvent> {
+    return this.rt.events.asObservable();
+  }
+
+  get messages$(): Observable<In> {
+    return this.rt.messages.asObservable();
+  }
+
+  get inbound$(): Observable<Inbound<In>> {
+    return this.rt.inbound.asObservable();
+  }
+
+  get bufferedAmount(): number {
+    return this.rt.socket?.bufferedAmount ?? 0;
+  }
+
+  start(): this {
+    if (this.stopping) throw new StoppedError(`Relay ${this.rt.url}`);
+    if (this.started) return this;
+    this.started = true;
+    this.lifecycle.start();
+    return this;
+  }
+
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    const rt = this.rt;
+    this.stopping = (async () => {
+      rt.stopping = true;
+      await this.lifecycle.stop();
+      rt.failPendingAcks();
+      rt.messages.complete();
+      rt.inbound.complete();
+      rt.events.complete();
+      rt.healthSamples.complete();
+    })();
+    return this.stopping;
+  }
+
+  writeFrame(frame: Frame): void {
+    const socket = this.rt.socket;
+    if (!socket) throw this.notWritable();
+    try {
+      socket.send(frame);
+    } catch (error) {
+      throw new SendFailedError(this.rt.url, { cause: error });
+    }
+  }
+
+  async authenticate(): Promise<void> {
+    const rt = this.rt;
+    const challenge = rt.authChallenge;
+    if (challenge === null) throw new ProtocolError(`Relay ${rt.url} has sent no authentication challenge on this connection.`, 'NO_CHALLENGE');
+    const protocol = rt.options.protocol;
+    const answer = protocol.authenticate;
+    if (!answer) throw new ProtocolError(`Relay ${rt.url} asks for authentication, but the protocol has no signer (pass one to the protocol).`, 'NO_SIGNER');
+    if (rt.authenticated) return;
+    const session = rt.session;
+    const { frame, id } = await answer.call(protocol, challenge, rt.dialUrl);
+    if (rt.session !== session || rt.authChallenge !== challenge) throw new ProtocolError(`Relay ${rt.url} reconnected while we were signing its challenge.`, 'STALE_CHALLENGE');
+    const acked = rt.awaitAck(id);
+    try {
+      this.writeFrame(frame);
+    } catch (error) {
+      acked.catch(() => {});
+      rt.settleAck(id, false, 'write failed');
+      throw error;
+    }
+    await acked;
+    rt.authenticated = true;
+    rt.emit({ type: 'authenticated' });
+  }
+
+  send(message: Out, sendOptions?: SendOptions): Promise<void> {
+    const rt = this.rt;
+    const socket = rt.socket;
+    if (!socket) return Promise.reject(this.notWritable());
+    const protocol = rt.options.protocol;
+    let frame;
+    try {
+      frame = protocol.encode(message);
+    } catch (error) {
+      return Promise.reject(error instanceof RelayActorsError ? error : new ProtocolError(`Could not encode the message: ${String((error as Error)?.message ?? error)}`, 'ENCODE', { cause: error }));
+    }
+    const id = protocol.messageId?.(message);
+    const wantAck = sendOptions?.ack ?? (protocol.acks === true && id !== undefined);
+    if (wantAck && id === undefined) return Promise.reject(new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID'));
+    const acked = wantAck ? rt.awaitAck(id!) : DONE;
+    try {
+      socket.send(frame);
+    } catch (error) {
+      if (wantAck) rt.settleAck(id!, false, 'write failed');
+      acked.catch(() => {});
+      return Promise.reject(new SendFailedError(rt.url, { cause: error }));
+    }
+    return acked;
+  }
+
+  retry(): void {
+    if (this.stopping) throw new StoppedError(`Relay ${this.rt.url}`);
+    if (!this.started) this.start();
+    else this.actor.send({ type: 'RETRY' });
+  }
+
+  status(): RelayStatus {
+    const rt = this.rt;
+    const { context } = this.actor.getSnapshot();
+    const h = rt.health;
+    return {
+      url: rt.url,
+      state: rt.state,
+      attempts: context.attempt,
+      nextRetryAt: context.nextRetryAt,
+      rttMs: h.rttMs,
+      rttEwmaMs: h.rttEwmaMs,
+      missedPongs: h.missedPongs,
+      successRatio: successRatio(h),
+      flaps: h.flaps,
+      heartbeat: context.heartbeat,
+      heartbeatNote: context.heartbeatNote,
+      lastClose: context.lastClose,
+      failure: context.failure,
+      connectedAt: context.connectedAt,
+    };
+  }
+
+  waitFor(state: RelayState, timeoutMs = 10_000): Promise<void> {
+    const rt = this.rt;
+    if (rt.state === state) return DONE;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sub.unsubscribe();
+        reject(new Error(`Relay ${rt.url} did not reach "${state}" within ${timeoutMs} ms (it is "${rt.state}").`));
+      }, timeoutMs);
+      const sub = rt.events.subscribe({
+        next: (e) => {
+          if (e.type === 'state' && e.state === state) {
+            clearTimeout(timer);
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+        complete: () => {
+          clearTimeout(timer);
+          if (state === 'closed') resolve();
+          else reject(new StoppedError(`Relay ${rt.url}`));
+        },
+      });
+    });
+  }
+
+  private notWritable(): RelayActorsError {
+    const rt = this.rt;
+    if (this.stopping || rt.state === 'closed') return new StoppedError(`Relay ${rt.url}`);
+    if (rt.state === 'failed') return new RelayFailedError(rt.url, this.actor.getSnapshot().context.failure ?? 'failed');
+    return new NotOpenError(rt.url, rt.state);
+  }
 }
