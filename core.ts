@@ -47,3 +47,5 @@ export type * from './adapters/types.ts';
 export { browserTransport, browserNetwork } from './adapters/browserTransport.ts';
 export { memoryTransport } from './adapters/memoryTransport.ts';
 export { jsonProtocol } from './adapters/jsonProtocol.ts';
+export { nostrProtocol } from './adapters/nostrProtocol.ts';
+export type { NostrEvent, NostrEventTemplate, NostrFilter, NostrProtocolOptions, NostrSigner } from './adapters/nostrProtocol.ts';
