@@ -222,8 +222,12 @@ class Connection {
       this.heartbeatOff(`transport "${transport.name}" has no ping frames and protocol "${protocol.name}" has no app-level ping`);
       return;
     }
-    this.hbCancel = this.rt.scheduler.schedule(heartbeat.interval, () => this.ping());
+    this.hbCancel = this.rt.scheduler.schedule(heartbeat.interval, this.pingNow);
   }
+
+  // Bound once per connection: the heartbeat reschedules these every interval, for every relay.
+  private readonly pingNow = (): void => this.ping();
+  private readonly checkPongNow = (): void => this.checkPong(this.pingSentAt);
 
   private ping(): void {
     if (this.disposed || this.closed) return;
@@ -236,7 +240,7 @@ class Connection {
     } catch {
       // A write on a dying socket: its close will follow.
     }
-    this.hbCancel = this.rt.scheduler.schedule(heartbeat.timeout, () => this.checkPong(sentAt));
+    this.hbCancel = this.rt.scheduler.schedule(heartbeat.timeout, this.checkPongNow);
   }
 
   private checkPong(sentAt: number): void {
@@ -265,7 +269,7 @@ class Connection {
       this.sendBack({ type: 'STALE', silentMs: now - this.lastInboundAt });
       return;
     }
-    this.hbCancel = this.rt.scheduler.schedule(Math.max(0, heartbeat.interval - (now - sentAt)), () => this.ping());
+    this.hbCancel = this.rt.scheduler.schedule(Math.max(0, heartbeat.interval - (now - sentAt)), this.pingNow);
   }
 
   private heartbeatOff(reason: string): void {
