@@ -233,7 +233,7 @@ class Connection {
     if (this.disposed || this.closed) return;
     const { heartbeat, protocol } = this.rt.options;
     this.awaitingPong = true;
-    const sentAt = (this.pingSentAt = this.rt.now());
+    this.pingSentAt = this.rt.now();
     try {
       if (this.usePingFrames) this.socket!.ping!();
       else this.socket!.send(protocol.ping!(String(++this.pingSeq)));
