@@ -285,7 +285,8 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
 
   retry(): void {
     if (this.stopping) throw new StoppedError(`Relay ${this.rt.url}`);
-    if (!this.started) this.start();
+    // A coordinator's child may be running without this facade having started it: ask the actor, not the flag.
+    if (!this.started && this.rt.state === 'idle') this.start();
     else this.actor.send({ type: 'RETRY' });
   }
 
