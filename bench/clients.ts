@@ -1,7 +1,8 @@
 /**
  * The clients a benchmark compares, behind one small interface: raw `ws`, our `createRelay`, `partysocket` and
  * `reconnecting-websocket` (both given `ws` as their WebSocket class, as Node users would). Every client sends
- * the same JSON text frames, stringified per send, so each pays the same encoding cost.
+ * the same JSON text frames, stringified per send, and hands its listener parsed objects, so each pays the same
+ * encoding and decoding cost that application code pays.
  */
 import { WebSocket as PartySocket } from 'partysocket';
 import ReconnectingWebSocket from 'reconnecting-websocket';
@@ -15,7 +16,7 @@ export interface BenchClient {
   /** Resolves when the socket is open. */
   readonly opened: Promise<void>;
   send(message: Record<string, unknown>): void;
-  onMessage(listener: (text: string) => void): void;
+  onMessage(listener: (message: Record<string, unknown>) => void): void;
   /** Bytes buffered and not yet written. */
   buffered(): number;
   close(): Promise<void>;
@@ -35,7 +36,7 @@ export function openClient(kind: Kind, url: string, options: ClientOptions = {})
       return {
         opened: new Promise((resolve, reject) => ws.once('open', () => resolve()).once('error', reject)),
         send: (m) => ws.send(JSON.stringify(m)),
-        onMessage: (l) => ws.on('message', (d) => l(d.toString())),
+        onMessage: (l) => ws.on('message', (d) => l(JSON.parse(d.toString()) as Record<string, unknown>)),
         buffered: () => ws.bufferedAmount,
         close: () => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : (ws.once('close', () => resolve()), ws.terminate()))),
       };
@@ -46,7 +47,7 @@ export function openClient(kind: Kind, url: string, options: ClientOptions = {})
       return {
         opened: relay.waitFor('open', 30_000),
         send: (m) => void relay.send(m).catch(() => {}),
-        onMessage: (l) => relay.messages$.subscribe((m) => l(JSON.stringify(m))),
+        onMessage: (l) => relay.messages$.subscribe(l),
         buffered: () => relay.bufferedAmount,
         close: () => relay.stop(),
       };
@@ -62,7 +63,7 @@ export function openClient(kind: Kind, url: string, options: ClientOptions = {})
       return {
         opened: new Promise((resolve) => s.addEventListener('open', () => resolve())),
         send: (m) => s.send(JSON.stringify(m)),
-        onMessage: (l) => s.addEventListener('message', (e) => l(String(e.data))),
+        onMessage: (l) => s.addEventListener('message', (e) => l(JSON.parse(String(e.data)) as Record<string, unknown>)),
         buffered: () => s.bufferedAmount,
         close: () =>
           new Promise<void>((resolve) => {

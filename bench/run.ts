@@ -102,8 +102,8 @@ async function throughput(server: Server, client: BenchClient, n: number): Promi
 async function roundTrips(client: BenchClient, n: number): Promise<number[]> {
   const rtts: number[] = [];
   let waiting: (() => void) | undefined;
-  client.onMessage((text) => {
-    if (text.startsWith('{"t":"e"')) waiting?.();
+  client.onMessage((m) => {
+    if (m.t === 'e') waiting?.();
   });
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -130,7 +130,7 @@ function openPool(urls: string[]): PoolClient {
       for (let i = 0; i < 200 && pool.status().relays.some((r) => r.state !== 'open'); i++) await new Promise((r) => setTimeout(r, 10));
     }),
     send: (m) => void pool.send(m).catch(() => {}),
-    onMessage: (l) => pool.messages$.subscribe((m) => l(JSON.stringify(m))),
+    onMessage: (l) => pool.messages$.subscribe(l),
     buffered: () => {
       const primary = pool.status().primary;
       return primary ? (pool.relay(primary)?.bufferedAmount ?? 0) : 0;
