@@ -1,0 +1,432 @@
+/**
+ * The inspector's model of what it watches: every machine actor (coordinator and relays) with its current state,
+ * a bounded transition log with reasons, and per-relay health with short histories for sparklines. It is fed by
+ * XState's inspection events (`@xstate.actor`, `@xstate.snapshot`) and, for pools and relays, by their `health$`
+ * and `events$` telemetry; it never polls. Everything it emits is plain JSON with secrets redacted.
+ */
+import type { Observable, Subscription } from 'rxjs';
+import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
+import type { Relay } from '../machines/createRelay.ts';
+import type { RelayPool } from '../machines/createRelayPool.ts';
+import { redactUrl } from '../machines/options.ts';
+import type { HealthSample, PoolEvent, PoolRelayHealth, RelayEvent } from '../machines/telemetry.ts';
+import { machineGraph, type MachineGraph } from './graph.ts';
+
+/** What the inspector can watch: a pool, a relay, or any XState actor. */
+export type InspectTarget = RelayPool<any, any, any> | Relay<any, any> | AnyActorRef;
+
+/** One machine actor as the page shows it. */
+export interface ActorView {
+  /** Stable id: the actor's `systemId` (`pool`, `relay:ws://…/`) or, failing that, its id. */
+  id: string;
+  /** Id of the machine graph it runs (`relay`, `pool`, …). */
+  machine: string;
+  /** Display name: the redacted URL for a relay. */
+  label: string;
+  /** Stable id of the parent actor, if it is inspected too. */
+  parent: string | null;
+  value: unknown;
+  status: 'active' | 'done' | 'error' | 'stopped';
+  /** The serialisable part of its context (no runtimes, URLs redacted). */
+  context: Record<string, unknown>;
+}
+
+/** One line of the transition log. */
+export interface LogEntry {
+  seq: number;
+  /** Wall-clock time, ms since the epoch. */
+  at: number;
+  actor: string;
+  event: string;
+  /** State before and after, as dotted paths (`live.open`); equal for pool-level notes. */
+  from: string;
+  to: string;
+  /** Why: close code and classifier verdict, missed pongs, backoff delay, failover scores. */
+  reason: string | null;
+}
+
+/** Health of one relay, with short histories. */
+export interface HealthView {
+  actor: string;
+  url: string;
+  state: string;
+  score: number | null;
+  parts: PoolRelayHealth['parts'] | null;
+  primary: boolean;
+  rttMs: number | null;
+  attempts: number;
+  /** Oldest first, at most `SERIES_LENGTH` points each. */
+  series: { score: number[]; rtt: Array<number | null>; attempts: number[] };
+}
+
+/** Messages from the server to the page. */
+export type FeedMessage =
+  | { type: 'init'; title: string; machines: Record<string, MachineGraph>; actors: ActorView[]; log: LogEntry[]; health: HealthView[]; primary: string | null; pool: string | null }
+  | { type: 'batch'; items: FeedItem[] };
+
+/** One live update. */
+export type FeedItem =
+  | { type: 'machine'; graph: MachineGraph }
+  | { type: 'actor'; actor: ActorView }
+  | { type: 'state'; actor: string; value: unknown; status: ActorView['status']; context: Record<string, unknown> }
+  | { type: 'log'; entry: LogEntry }
+  | { type: 'health'; health: Omit<HealthView, 'series'> }
+  | { type: 'primary'; primary: string | null };
+
+/** Points kept per sparkline. */
+export const SERIES_LENGTH = 60;
+/** Health samples of one relay closer together than this update the last point instead of adding one. */
+const SERIES_STEP_MS = 250;
+
+interface ActorRecord {
+  view: ActorView;
+  ref: AnyActorRef;
+}
+
+const RELAY_CONTEXT_KEYS = ['url', 'attempt', 'retryDelayMs', 'nextRetryAt', 'lastClose', 'failure', 'heartbeat', 'heartbeatNote', 'connectedAt'] as const;
+
+/** The serialisable part of a context: known fields of our machines, primitives of others. */
+export function sanitizeContext(machine: string, context: unknown): Record<string, unknown> {
+  if (!context || typeof context !== 'object') return {};
+  const c = context as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  if (machine === 'relay' && 'rt' in c) {
+    for (const key of RELAY_CONTEXT_KEYS) out[key] = c[key];
+    if (typeof out.url === 'string') out.url = redactUrl(out.url);
+    return out;
+  }
+  for (const [key, value] of Object.entries(c)) {
+    if (value === null || typeof value === 'number' || typeof value === 'boolean') out[key] = value;
+    else if (typeof value === 'string') out[key] = redactString(value.length > 200 ? `${value.slice(0, 200)}…` : value);
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) out[key] = value.map(redactString);
+  }
+  return out;
+}
+
+/** Redacts anything URL-shaped inside a string. */
+export function redactString(text: string): string {
+  return text.replace(/\b(?:wss?|https?):\/\/[^\s"'<>]+/g, (url) => {
+    try {
+      return redactUrl(url);
+    } catch {
+      return url;
+    }
+  });
+}
+
+/** The state value as a dotted path: `{ live: 'open' }` → `live.open`. */
+export function valuePath(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    return Object.entries(value)
+      .map(([k, v]) => {
+        const rest = valuePath(v);
+        return rest ? `${k}.${rest}` : k;
+      })
+      .join(', ');
+  }
+  return '';
+}
+
+/** Why a transition happened, from the event that caused it and the context it led to. */
+export function transitionReason(event: Record<string, unknown>, context: Record<string, unknown>, to: string): string | null {
+  const parts: string[] = [];
+  switch (event.type) {
+    case 'CONNECTION_LOST': {
+      const info = event.info as { code: number; reason?: string; status?: number; errorCode?: string; local?: string } | undefined;
+      const verdict = event.verdict as { action: string; reason: string } | undefined;
+      if (info) {
+        parts.push(`close ${info.code}`);
+        if (info.status) parts.push(`HTTP ${info.status}`);
+        if (info.errorCode) parts.push(info.errorCode);
+        if (info.local) parts.push(`local: ${info.local}`);
+        if (info.reason) parts.push(`"${redactString(info.reason).slice(0, 80)}"`);
+      }
+      if (verdict) parts.push(`${verdict.action}: ${verdict.reason}`);
+      break;
+    }
+    case 'PONG_TIMEOUT':
+      parts.push(`missed pongs ${String(event.missed)}`);
+      break;
+    case 'RTT_HIGH':
+      parts.push(`rtt ${Math.round(Number(event.rttMs))} ms`);
+      break;
+    case 'HEARTBEAT_OFF':
+      parts.push(`heartbeat off: ${String(event.reason)}`);
+      break;
+    case 'STALE':
+      parts.push(`silent ${String(event.silentMs)} ms`);
+      break;
+    case 'WAKE':
+      if (typeof event.sleptMs === 'number') parts.push(`slept ${Math.round(event.sleptMs)} ms`);
+      break;
+  }
+  if (to.startsWith('reconnecting') && typeof context.retryDelayMs === 'number') parts.push(`retry in ${Math.round(context.retryDelayMs)} ms (attempt ${String(context.attempt)})`);
+  if (to.startsWith('failed') && typeof context.failure === 'string') parts.push(context.failure);
+  return parts.length ? parts.join(' · ') : null;
+}
+
+function isPool(target: InspectTarget): target is RelayPool<any, any, any> {
+  return typeof (target as RelayPool).addRelay === 'function' && 'inspection$' in target;
+}
+
+function isRelay(target: InspectTarget): target is Relay<any, any> {
+  return 'inspection$' in target && 'health$' in target && !isPool(target);
+}
+
+function stableId(ref: AnyActorRef): string {
+  return (ref as { systemId?: string }).systemId ?? ref.id;
+}
+
+function machineOf(ref: AnyActorRef): AnyStateMachine | undefined {
+  const logic = (ref as { logic?: unknown }).logic as { root?: unknown; id?: string } | undefined;
+  return logic && logic.root && typeof logic.id === 'string' ? (logic as unknown as AnyStateMachine) : undefined;
+}
+
+/**
+ * Keeps the current picture of a target and reports every change as a `FeedItem`. Create it with `attach`,
+ * read `init()` for a new page, listen with `onItem`, and `detach()` when done.
+ */
+export class InspectorFeed {
+  private readonly actors = new Map<AnyActorRef, ActorRecord>();
+  private readonly byId = new Map<string, ActorRecord>();
+  private readonly machines = new Map<string, MachineGraph>();
+  private readonly health = new Map<string, HealthView>();
+  private readonly log: LogEntry[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private readonly listeners = new Set<(item: FeedItem) => void>();
+  private seq = 0;
+  private primary: string | null = null;
+  private poolId: string | null = null;
+  private lastSample = new Map<string, number>();
+
+  constructor(
+    private readonly target: InspectTarget,
+    private readonly options: { logSize: number; title: string },
+  ) {}
+
+  /** Starts listening to the target and takes its current picture. */
+  attach(): this {
+    const target = this.target;
+    let inspection$: Observable<InspectionEvent> | undefined;
+    let root: AnyActorRef;
+    if (isPool(target) || isRelay(target)) {
+      inspection$ = target.inspection$;
+      root = target.actor as AnyActorRef;
+    } else {
+      root = target;
+    }
+    if (inspection$) this.subscriptions.push(inspection$.subscribe((e) => this.onInspection(e)));
+    else {
+      const sub = root.system.inspect((e: InspectionEvent) => this.onInspection(e));
+      this.subscriptions.push({ unsubscribe: () => sub.unsubscribe() } as Subscription);
+    }
+    this.discover(root, null);
+    if (isPool(target)) {
+      this.poolId = stableId(root);
+      this.subscriptions.push(target.health$.subscribe((h) => this.onHealth(h)));
+      this.subscriptions.push(target.events$.subscribe((e) => this.onPoolEvent(e)));
+      for (const r of target.status().relays) this.onHealth({ ...r, recentFlaps: r.flaps, at: Date.now() });
+    } else if (isRelay(target)) {
+      this.subscriptions.push(target.health$.subscribe((h) => this.onHealth(h)));
+      this.subscriptions.push(target.events$.subscribe((e) => this.onPoolEvent(e)));
+      const s = target.status();
+      this.onHealth({ ...s, at: Date.now() });
+    }
+    return this;
+  }
+
+  /** Stops listening. */
+  detach(): void {
+    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+    this.listeners.clear();
+  }
+
+  /** Calls `listener` with every change from now on; returns the detacher. */
+  onItem(listener: (item: FeedItem) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The whole current picture: what a new page gets first. */
+  init(): Extract<FeedMessage, { type: 'init' }> {
+    return {
+      type: 'init',
+      title: this.options.title,
+      machines: Object.fromEntries(this.machines),
+      actors: [...this.byId.values()].map((r) => r.view),
+      log: [...this.log],
+      health: [...this.health.values()].map((h) => ({ ...h, series: { score: [...h.series.score], rtt: [...h.series.rtt], attempts: [...h.series.attempts] } })),
+      primary: this.primary,
+      pool: this.poolId,
+    };
+  }
+
+  private emit(item: FeedItem): void {
+    for (const listener of this.listeners) listener(item);
+  }
+
+  /** Registers an actor and its machine children, recursively (for targets created before the inspector). */
+  private discover(ref: AnyActorRef, parent: string | null): void {
+    this.register(ref, parent);
+    const snapshot = ref.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined;
+    for (const child of Object.values(snapshot?.children ?? {})) if (child) this.discover(child, stableId(ref));
+  }
+
+  private register(ref: AnyActorRef, parent: string | null): ActorRecord | undefined {
+    const existing = this.actors.get(ref);
+    if (existing) return existing;
+    const machine = machineOf(ref);
+    if (!machine) return undefined;
+    if (!this.machines.has(machine.id)) {
+      const graph = machineGraph(machine);
+      this.machines.set(machine.id, graph);
+      this.emit({ type: 'machine', graph });
+    }
+    const snapshot = ref.getSnapshot() as { value?: unknown; status?: string; context?: unknown } | undefined;
+    const context = sanitizeContext(machine.id, snapshot?.context);
+    const id = stableId(ref);
+    const view: ActorView = {
+      id,
+      machine: machine.id,
+      label: typeof context.url === 'string' ? context.url : id,
+      parent,
+      value: snapshot?.value ?? null,
+      status: (snapshot?.status as ActorView['status']) ?? 'active',
+      context,
+    };
+    const record = { view, ref };
+    const previous = this.byId.get(id);
+    if (previous) this.actors.delete(previous.ref);
+    this.actors.set(ref, record);
+    this.byId.set(id, record);
+    if (machine.id === 'pool' && !this.poolId && parent === null) this.poolId = id;
+    this.emit({ type: 'actor', actor: view });
+    return record;
+  }
+
+  private onInspection(event: InspectionEvent): void {
+    if (event.type === '@xstate.actor') {
+      const parentRef = (event.actorRef as { _parent?: AnyActorRef })._parent;
+      const parent = parentRef ? (this.actors.get(parentRef)?.view.id ?? null) : null;
+      this.register(event.actorRef as AnyActorRef, parent);
+      return;
+    }
+    if (event.type !== '@xstate.snapshot') return;
+    const ref = event.actorRef as AnyActorRef;
+    const record = this.actors.get(ref) ?? this.register(ref, null);
+    if (!record) return;
+    const snapshot = event.snapshot as { value?: unknown; status?: string; context?: unknown };
+    const view = record.view;
+    const from = valuePath(view.value);
+    const to = valuePath(snapshot.value);
+    const context = sanitizeContext(view.machine, snapshot.context);
+    const status = (snapshot.status as ActorView['status']) ?? 'active';
+    const changed = from !== to || status !== view.status;
+    view.value = snapshot.value ?? null;
+    view.status = status;
+    view.context = context;
+    if (view.machine === 'pool' && 'primary' in context) this.setPrimary((context.primary as string | null) ?? null);
+    if (!changed) {
+      this.emit({ type: 'state', actor: view.id, value: view.value, status, context });
+      return;
+    }
+    const ev = (event.event ?? {}) as Record<string, unknown>;
+    const eventType = typeof ev.type === 'string' ? ev.type : '';
+    this.emit({ type: 'state', actor: view.id, value: view.value, status, context });
+    this.addLog(view.id, eventType, from, to, transitionReason(ev, context, to));
+  }
+
+  private setPrimary(primary: string | null): void {
+    if (primary === this.primary) return;
+    this.primary = primary;
+    this.emit({ type: 'primary', primary });
+  }
+
+  private addLog(actor: string, event: string, from: string, to: string, reason: string | null): void {
+    const entry: LogEntry = { seq: ++this.seq, at: Date.now(), actor, event: eventLabel(event), from, to, reason };
+    this.log.push(entry);
+    if (this.log.length > this.options.logSize) this.log.splice(0, this.log.length - this.options.logSize);
+    this.emit({ type: 'log', entry });
+  }
+
+  private actorIdForUrl(url: string): string {
+    for (const record of this.byId.values()) if (record.view.machine === 'relay' && record.view.context.url === url) return record.view.id;
+    return `relay:${url}`;
+  }
+
+  private onHealth(h: HealthSample | PoolRelayHealth): void {
+    const actor = this.actorIdForUrl(h.url);
+    const pool = 'score' in h ? h : null;
+    const attemptsRaw = this.byId.get(actor)?.view.context.attempt;
+    const attempts = typeof attemptsRaw === 'number' ? attemptsRaw : 0;
+    let view = this.health.get(actor);
+    if (!view) {
+      view = { actor, url: h.url, state: h.state, score: null, parts: null, primary: false, rttMs: null, attempts: 0, series: { score: [], rtt: [], attempts: [] } };
+      this.health.set(actor, view);
+    }
+    view.state = h.state;
+    view.score = pool ? Math.round(pool.score * 1000) / 1000 : null;
+    view.parts = pool ? pool.parts : null;
+    view.primary = pool ? pool.primary : false;
+    view.rttMs = h.rttEwmaMs ?? h.rttMs;
+    view.attempts = attempts;
+    const now = Date.now();
+    const last = this.lastSample.get(actor) ?? -Infinity;
+    const s = view.series;
+    if (now - last < SERIES_STEP_MS && s.score.length > 0) {
+      s.score[s.score.length - 1] = view.score ?? 0;
+      s.rtt[s.rtt.length - 1] = view.rttMs;
+      s.attempts[s.attempts.length - 1] = attempts;
+    } else {
+      this.lastSample.set(actor, now);
+      s.score.push(view.score ?? 0);
+      s.rtt.push(view.rttMs);
+      s.attempts.push(attempts);
+      if (s.score.length > SERIES_LENGTH) {
+        s.score.shift();
+        s.rtt.shift();
+        s.attempts.shift();
+      }
+    }
+    const { series: _series, ...rest } = view;
+    this.emit({ type: 'health', health: rest });
+  }
+
+  private onPoolEvent(e: PoolEvent | RelayEvent): void {
+    switch (e.type) {
+      case 'failover':
+        this.addLog(
+          this.poolId ?? 'pool',
+          'failover',
+          e.from ?? '—',
+          e.to ?? '—',
+          `${e.reason}${e.scoreFrom !== null || e.scoreTo !== null ? ` · score ${fmt(e.scoreFrom)} → ${fmt(e.scoreTo)}` : ''}`,
+        );
+        break;
+      case 'outbox-overflow':
+        this.addLog(this.poolId ?? 'pool', 'outbox-overflow', '', '', `limit ${e.limit}: ${e.size} messages, ${e.bytes} bytes`);
+        break;
+      case 'session-expired':
+        this.addLog(this.poolId ?? 'pool', 'session-expired', '', '', `${e.rejected} pending rejected`);
+        break;
+      case 'heartbeat-off':
+        this.addLog(this.actorIdForUrl(e.url), 'heartbeat-off', '', '', e.reason);
+        break;
+      case 'reauth':
+        this.addLog(this.actorIdForUrl(e.url), 'reauth', '', '', `${e.reason}: ${e.ok ? 'ok' : 'failed'}`);
+        break;
+    }
+  }
+}
+
+/** `xstate.after.RECONNECT_DELAY.relay.reconnecting` → `after RECONNECT_DELAY`; other names redacted as they are. */
+export function eventLabel(type: string): string {
+  const delayed = /^xstate\.after\.([^.]+)\./.exec(type);
+  if (delayed) return `after ${delayed[1]}`;
+  return redactString(type);
+}
+
+function fmt(n: number | null): string {
+  return n === null ? '—' : n.toFixed(2);
+}
