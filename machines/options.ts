@@ -215,7 +215,9 @@ export function redactUrl(url: string): string {
     const auth = u.username || u.password ? '***@' : '';
     let query = '';
     if (u.search) query = '?' + [...u.searchParams.keys()].map((k) => `${k}=***`).join('&');
-    return `${u.protocol}//${auth}${u.host}${u.pathname === '/' && !url.endsWith('/') ? '' : u.pathname}${query}`;
+    // Keep the path as written: `ws://h` stays without the slash that URL adds, `ws://h/?q` keeps it.
+    const wroteSlash = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*\//i.test(url);
+    return `${u.protocol}//${auth}${u.host}${u.pathname === '/' && !wroteSlash ? '' : u.pathname}${query}`;
   } catch {
     return '[invalid url]';
   }

@@ -1,0 +1,268 @@
+/**
+ * Bridge to Stately's inspector (`@statelyai/inspect`, an optional peer dependency; the core never imports it).
+ *
+ * `statelyInspector()` feeds a pool, a relay or any actor to a `@statelyai/inspect` WebSocket server (the
+ * `createInspectorServer()` of `@statelyai/inspect/server`, or any receiver on the same protocol), or, in a
+ * browser, to Stately's inspector window. Unlike `createWebSocketInspector()`, whose socket retries every 5 s
+ * forever (even after `stop()`, which keeps a Node process alive), this bridge retries a bounded number of times
+ * on unref'd timers and `stop()` ends everything. Contexts are sanitised (no runtimes, URLs redacted) before they
+ * are serialised.
+ */
+import { createBrowserInspector, createInspector } from '@statelyai/inspect';
+import type { Subscription } from 'rxjs';
+import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { InvalidOptionError } from '../machines/errors.ts';
+import { redactString, sanitizeContext, type InspectTarget } from './feed.ts';
+
+/** Options of `statelyInspector`. */
+export interface StatelyInspectorOptions {
+  /** `websocket` (default; Node or browser) sends to a WebSocket server; `browser` opens Stately's inspector window. */
+  kind?: 'websocket' | 'browser';
+  /** The WebSocket server, default `ws://localhost:8080` (the default of `@statelyai/inspect/server`). */
+  url?: string;
+  /** Reconnect attempts after the connection fails or drops; default 10. `Infinity` retries for as long as it runs. */
+  maxRetries?: number;
+  /** Delay between attempts, ms; default 2000. */
+  retryDelayMs?: number;
+  /** Events kept while not connected (oldest dropped first); default 500. */
+  maxDeferredEvents?: number;
+  /** WebSocket class; default the platform's, else `ws`. */
+  WebSocket?: WebSocketLikeConstructor;
+}
+
+interface WebSocketLike {
+  readyState: number;
+  send(data: string): void;
+  close(code?: number): void;
+  onopen: ((ev: unknown) => void) | null;
+  onclose: ((ev: unknown) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onmessage: ((ev: unknown) => void) | null;
+}
+type WebSocketLikeConstructor = new (url: string) => WebSocketLike;
+
+/** A running bridge. */
+export interface StatelyBridge {
+  /** Sends `target`'s actors and every later inspection event; returns the detacher. */
+  attach(target: InspectTarget): () => void;
+  /** An `inspect` observer for `createActor(machine, { inspect })` of your own actors. */
+  readonly inspect: (event: InspectionEvent) => void;
+  /** True while the WebSocket is open. */
+  readonly connected: boolean;
+  /** Detaches everything, closes the socket, cancels any retry. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Keeps primitive fields (strings redacted) and one level of plain objects of primitives; drops the rest. */
+export function sanitizeEvent(event: unknown): { type: string } & Record<string, unknown> {
+  const e = (event ?? {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = { type: typeof e.type === 'string' ? e.type : 'unknown' };
+  const plain = (v: unknown): unknown => {
+    if (v === null || typeof v === 'number' || typeof v === 'boolean') return v;
+    if (typeof v === 'string') return redactString(v);
+    return undefined;
+  };
+  for (const [key, value] of Object.entries(e)) {
+    if (key === 'type') continue;
+    const p = plain(value);
+    if (p !== undefined) out[key] = p;
+    else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+      const inner: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) {
+        const q = plain(v);
+        if (q !== undefined) inner[k] = q;
+      }
+      out[key] = inner;
+    }
+  }
+  return out as { type: string } & Record<string, unknown>;
+}
+
+function machineId(ref: AnyActorRef): string {
+  const logic = (ref as { logic?: { id?: unknown; root?: unknown } }).logic;
+  return logic && logic.root && typeof logic.id === 'string' ? logic.id : '';
+}
+
+/** A snapshot safe to serialise: value, status, sanitised context, children as ids. */
+function sanitizeSnapshot(ref: AnyActorRef, snapshot: unknown): Record<string, unknown> {
+  const s = (snapshot ?? {}) as { value?: unknown; status?: string; context?: unknown; children?: Record<string, AnyActorRef | undefined> };
+  const children: Record<string, { id: string }> = {};
+  for (const [k, child] of Object.entries(s.children ?? {})) if (child) children[k] = { id: child.id };
+  return { status: s.status ?? 'active', value: s.value, context: sanitizeContext(machineId(ref), s.context), children };
+}
+
+/** The WebSocket adapter: bounded retries on unref'd timers, bounded backlog, a `stop()` that really stops. */
+class BoundedWebSocketAdapter {
+  private ws: WebSocketLike | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private retries = 0;
+  private stopped = false;
+  private backlog: string[] = [];
+  private ctor: WebSocketLikeConstructor | undefined;
+
+  constructor(private readonly options: Required<Omit<StatelyInspectorOptions, 'kind' | 'WebSocket'>> & { WebSocket?: WebSocketLikeConstructor }) {}
+
+  get open(): boolean {
+    return this.ws?.readyState === 1;
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  private async resolveCtor(): Promise<WebSocketLikeConstructor> {
+    if (this.ctor) return this.ctor;
+    const platform = (globalThis as { WebSocket?: WebSocketLikeConstructor }).WebSocket;
+    this.ctor = this.options.WebSocket ?? platform ?? ((await import('ws')).WebSocket as unknown as WebSocketLikeConstructor);
+    return this.ctor;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const Ctor = await this.resolveCtor();
+    if (this.stopped) return;
+    const ws = new Ctor(this.options.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.retries = 0;
+      for (const text of this.backlog.splice(0)) ws.send(text);
+    };
+    ws.onmessage = () => {};
+    ws.onerror = () => {};
+    ws.onclose = () => {
+      if (this.ws === ws) this.ws = undefined;
+      this.scheduleRetry();
+    };
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.timer || this.retries >= this.options.maxRetries) return;
+    this.retries++;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.connect();
+    }, this.options.retryDelayMs);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.backlog = [];
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws) {
+      ws.onclose = null;
+      ws.onopen = null;
+      const terminate = (ws as { terminate?: () => void }).terminate;
+      if (typeof terminate === 'function') terminate.call(ws);
+      else ws.close(1000);
+    }
+  }
+
+  send(event: unknown): void {
+    if (this.stopped) return;
+    const text = JSON.stringify(event);
+    if (this.open) this.ws!.send(text);
+    else {
+      this.backlog.push(text);
+      if (this.backlog.length > this.options.maxDeferredEvents) this.backlog.shift();
+    }
+  }
+}
+
+function isPoolOrRelay(target: InspectTarget): target is Extract<InspectTarget, { inspection$: unknown }> {
+  return 'inspection$' in target && 'actor' in target;
+}
+
+/**
+ * Feeds actors to Stately's inspector.
+ *
+ * @example
+ * import { statelyInspector } from 'relay-actors/stately';
+ * const stately = statelyInspector({ url: 'ws://localhost:8080' });
+ * stately.attach(pool);
+ * // …
+ * await stately.stop();
+ */
+export function statelyInspector(options: StatelyInspectorOptions = {}): StatelyBridge {
+  const kind = options.kind ?? 'websocket';
+  if (kind !== 'websocket' && kind !== 'browser') throw new InvalidOptionError('kind', `must be "websocket" or "browser", got ${String(kind)}`);
+  const url = options.url ?? 'ws://localhost:8080';
+  if (kind === 'websocket' && !/^wss?:\/\//.test(url)) throw new InvalidOptionError('url', `must be a ws:// or wss:// URL, got ${redactString(String(url))}`);
+  const maxRetries = options.maxRetries ?? 10;
+  if (!(maxRetries >= 0)) throw new InvalidOptionError('maxRetries', `must be ≥ 0, got ${String(maxRetries)}`);
+  const retryDelayMs = options.retryDelayMs ?? 2000;
+  if (!Number.isFinite(retryDelayMs) || retryDelayMs < 0) throw new InvalidOptionError('retryDelayMs', `must be a number ≥ 0, got ${String(retryDelayMs)}`);
+  const maxDeferredEvents = options.maxDeferredEvents ?? 500;
+  if (!Number.isInteger(maxDeferredEvents) || maxDeferredEvents < 0) throw new InvalidOptionError('maxDeferredEvents', `must be an integer ≥ 0, got ${String(maxDeferredEvents)}`);
+
+  let adapter: BoundedWebSocketAdapter | undefined;
+  let inspector: ReturnType<typeof createInspector>;
+  if (kind === 'websocket') {
+    adapter = new BoundedWebSocketAdapter({ url, maxRetries, retryDelayMs, maxDeferredEvents, WebSocket: options.WebSocket });
+    inspector = createInspector(adapter as never, {});
+    adapter.start();
+  } else {
+    inspector = createBrowserInspector({ autoStart: true });
+  }
+
+  const subscriptions = new Set<Subscription | { unsubscribe(): void }>();
+  let stopped = false;
+
+  const announce = (ref: AnyActorRef) => {
+    inspector.actor(ref as never, sanitizeSnapshot(ref, ref.getSnapshot()) as never);
+    const children = (ref.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> }).children ?? {};
+    for (const child of Object.values(children)) if (child && machineId(child)) announce(child);
+  };
+
+  const inspect = (event: InspectionEvent): void => {
+    if (stopped) return;
+    const ref = event.actorRef as AnyActorRef;
+    switch (event.type) {
+      case '@xstate.actor':
+        if (machineId(ref)) inspector.actor(ref as never, sanitizeSnapshot(ref, ref.getSnapshot()) as never);
+        break;
+      case '@xstate.snapshot':
+        if (machineId(ref)) inspector.snapshot(ref as never, sanitizeSnapshot(ref, event.snapshot) as never, { event: sanitizeEvent(event.event) } as never);
+        break;
+      case '@xstate.event':
+        if (machineId(ref)) inspector.event(ref as never, sanitizeEvent(event.event) as never, { source: (event.sourceRef as AnyActorRef | undefined)?.sessionId } as never);
+        break;
+    }
+  };
+
+  return {
+    inspect,
+    get connected() {
+      return adapter?.open ?? false;
+    },
+    attach(target) {
+      if (stopped) throw new InvalidOptionError('target', 'the bridge is stopped');
+      let sub: Subscription | { unsubscribe(): void };
+      let root: AnyActorRef;
+      if (isPoolOrRelay(target)) {
+        root = target.actor as AnyActorRef;
+        sub = target.inspection$.subscribe(inspect);
+      } else {
+        root = target;
+        sub = root.system.inspect(inspect);
+      }
+      announce(root);
+      subscriptions.add(sub);
+      return () => {
+        sub.unsubscribe();
+        subscriptions.delete(sub);
+      };
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const s of subscriptions) s.unsubscribe();
+      subscriptions.clear();
+      adapter?.stop();
+      inspector.stop();
+    },
+  };
+}
