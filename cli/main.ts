@@ -1,10 +1,27 @@
 /**
- * `relay-actors <command>`: `demo` (the default) runs the demo on embedded local relays.
+ * `relay-actors <command>`:
+ *   demo (the default)  the demo on embedded local relays, with the inspector
+ *   watch <url…>        health of real relays
  */
-const [command = 'demo'] = process.argv.slice(2);
+const USAGE = `usage: relay-actors <command> [options]
+
+commands:
+  demo               the demo on three embedded local relays, with faults, the inspector and a live view (default)
+  watch <url…>       connect to relays and print their health live
+  help               this text
+
+run "relay-actors <command> --help" for the options of a command`;
+
+const [command = 'demo', ...rest] = process.argv.slice(2);
 if (command === 'demo') {
-  await import('./demo.ts');
+  const { runDemo } = await import('./demo.ts');
+  await runDemo(rest);
+} else if (command === 'watch') {
+  const { runWatch } = await import('./watch.ts');
+  await runWatch(rest);
+} else if (command === 'help' || command === '--help' || command === '-h') {
+  process.stdout.write(`${USAGE}\n`);
 } else {
-  process.stderr.write(`relay-actors: unknown command "${command}". Commands: demo\n`);
+  process.stderr.write(`relay-actors: unknown command "${command}"\n${USAGE}\n`);
   process.exitCode = 2;
 }

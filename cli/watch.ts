@@ -1,0 +1,186 @@
+/**
+ * `relay-actors watch <url…>`: connects a pool to real relays and prints their health live: a line per state
+ * change and a health table every `--interval` seconds (or JSON lines with `--json`), optionally with the
+ * inspector (`--inspect`).
+ *
+ * Exit codes: 0 when at least one relay is usable at the end (Ctrl-C or `--timeout`); 1 when none is (every relay
+ * failed or unreachable), or at once when every relay is `failed` (nothing will retry); 2 for bad arguments.
+ */
+import { parseArgs } from 'node:util';
+import { createRelayPool, jsonProtocol, nostrProtocol, redactUrl, type RelayPool } from '../index.ts';
+import { validateUrl } from '../machines/options.ts';
+import { serveInspector, type InspectorServer } from '../inspector/index.ts';
+import type { PoolEvent, PoolStatus } from '../machines/telemetry.ts';
+
+const USAGE = `usage: relay-actors watch <ws-url…> [--protocol json|nostr] [--json] [--inspect] [--port <n>] [--timeout <s>] [--interval <s>]
+
+  --protocol <p>   json (default): JSON frames; nostr: NIP-01 frames (heartbeat by WebSocket ping)
+  --json           machine-readable output: one JSON object per line
+  --inspect        serve the inspector page and print its URL
+  --port <n>       inspector port (default: a free one)
+  --timeout <s>    stop after this many seconds; exit 1 if no relay is usable then
+  --interval <s>   seconds between health reports (default 2)
+
+exit codes: 0 at least one relay usable at the end; 1 none usable (every relay failed or unreachable); 2 bad arguments`;
+
+function usage(message: string): never {
+  process.stderr.write(`relay-actors watch: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const USABLE = new Set(['open', 'degraded']);
+
+export async function runWatch(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        protocol: { type: 'string', default: 'json' },
+        json: { type: 'boolean', default: false },
+        inspect: { type: 'boolean', default: false },
+        port: { type: 'string' },
+        timeout: { type: 'string' },
+        interval: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length === 0) usage('give at least one relay URL');
+  const urls: string[] = [];
+  for (const url of positionals) {
+    try {
+      urls.push(validateUrl(url));
+    } catch (e) {
+      usage(`bad relay URL: ${(e as Error).message}`);
+    }
+  }
+  if (values.protocol !== 'json' && values.protocol !== 'nostr') usage(`--protocol must be json or nostr, got "${values.protocol}"`);
+  const seconds = (name: string, raw: string | undefined, min: number): number | undefined => {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) usage(`--${name} must be a number ≥ ${min}, got "${raw}"`);
+    return n;
+  };
+  const timeoutS = seconds('timeout', values.timeout, 0.1);
+  const intervalS = seconds('interval', values.interval, 0.1) ?? 2;
+  const port = seconds('port', values.port, 0) ?? 0;
+  const json = values.json;
+
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const stamp = () => new Date().toISOString().slice(11, 23);
+  const pool: RelayPool<any, any, any> = createRelayPool({
+    relays: urls,
+    protocol: (values.protocol === 'nostr' ? nostrProtocol() : jsonProtocol()) as never,
+  });
+
+  // Clear words for what goes wrong, once per relay and cause (not on every retry).
+  const told = new Map<string, string>();
+  let quiet = false;
+  pool.events$.subscribe((e: PoolEvent) => {
+    if (quiet) return;
+    if (json) {
+      if (e.type === 'state' || e.type === 'disconnected' || e.type === 'failed' || e.type === 'failover' || e.type === 'heartbeat-off') out(JSON.stringify({ kind: 'event', ...e }));
+      return;
+    }
+    if (e.type === 'state') out(`${stamp()}  ${e.url}  ${e.previous} → ${e.state}`);
+    else if (e.type === 'failed') out(`${stamp()}  ${e.url}  FAILED: ${e.reason} (no more retries)`);
+    else if (e.type === 'heartbeat-off') out(`${stamp()}  ${e.url}  heartbeat off: ${e.reason}`);
+    else if (e.type === 'failover') out(`${stamp()}  primary ${e.from ?? '—'} → ${e.to ?? '—'} (${e.reason})`);
+    else if (e.type === 'disconnected') {
+      const info = e.info;
+      const cause = info.errorCode ?? (info.status ? `HTTP ${info.status}` : `close ${info.code}`);
+      if (told.get(e.url) === cause) return;
+      told.set(e.url, cause);
+      const what = info.errorCode
+        ? `unreachable: ${info.errorCode}${info.message ? ` (${info.message})` : ''}`
+        : info.status
+          ? `upgrade refused with HTTP ${info.status}`
+          : `connection closed: ${info.code}${info.reason ? ` "${info.reason}"` : ''}`;
+      out(`${stamp()}  ${e.url}  ${what}; ${e.verdict.action === 'retry' ? 'retrying' : e.verdict.action}: ${e.verdict.reason}`);
+    }
+  });
+  pool.events$.subscribe((e: PoolEvent) => {
+    if (e.type === 'state' && e.state === 'open') told.delete(e.url);
+  });
+
+  const report = (s: PoolStatus) => {
+    if (json) {
+      for (const r of s.relays)
+        out(
+          JSON.stringify({
+            kind: 'health',
+            at: Date.now(),
+            url: r.url,
+            state: r.state,
+            score: Math.round(r.score * 1000) / 1000,
+            rttMs: r.rttEwmaMs,
+            attempts: r.attempts,
+            heartbeat: r.heartbeat,
+            lastClose: r.lastClose ? { code: r.lastClose.code, reason: r.lastClose.reason, verdict: r.lastClose.verdict.action } : null,
+            primary: r.primary,
+          }),
+        );
+      return;
+    }
+    out(`${stamp()}  pool ${s.state}, primary ${s.primary ?? '—'}`);
+    for (const r of s.relays)
+      out(
+        `  ${r.url.padEnd(40)} ${r.state.padEnd(12)} score ${r.score.toFixed(2)}  rtt ${r.rttEwmaMs === null ? '—' : `${r.rttEwmaMs.toFixed(1)} ms`}  attempts ${r.attempts}  heartbeat ${r.heartbeat}${r.lastClose ? `  last close ${r.lastClose.code} (${r.lastClose.verdict.reason})` : ''}`,
+      );
+  };
+
+  pool.start();
+  let inspector: InspectorServer | undefined;
+  if (values.inspect) {
+    inspector = await serveInspector(pool, { port, title: `relay-actors watch: ${urls.map(redactUrl).join(', ')}` });
+    if (json) out(JSON.stringify({ kind: 'inspector', url: inspector.url }));
+    else out(`inspector: ${inspector.url}`);
+  }
+
+  const reason = await new Promise<'signal' | 'timeout' | 'all-failed'>((resolve) => {
+    const finish = (why: 'signal' | 'timeout' | 'all-failed') => {
+      clearInterval(tick);
+      clearTimeout(deadline);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      sub.unsubscribe();
+      resolve(why);
+    };
+    const onSignal = () => finish('signal');
+    const tick = setInterval(() => report(pool.status()), intervalS * 1000);
+    const deadline = timeoutS !== undefined ? setTimeout(() => finish('timeout'), timeoutS * 1000) : undefined;
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const sub = pool.health$.subscribe(() => {
+      if (pool.status().relays.every((r) => r.state === 'failed')) finish('all-failed');
+    });
+  });
+
+  const final = pool.status();
+  report(final);
+  const usable = final.relays.filter((r) => USABLE.has(r.state)).length;
+  const code = usable > 0 ? 0 : 1;
+  const verdict =
+    reason === 'all-failed'
+      ? 'every relay failed (no retries left)'
+      : usable > 0
+        ? `${usable} of ${final.relays.length} relays usable`
+        : `no relay usable${reason === 'timeout' ? ` after ${timeoutS} s` : ''}: ${final.relays.map((r) => `${r.url} ${r.state}`).join(', ')}`;
+  if (json) out(JSON.stringify({ kind: 'exit', code, reason, verdict }));
+  else out(`${verdict}; exit ${code}`);
+  quiet = true;
+  await inspector?.close();
+  await pool.stop();
+  process.exitCode = code;
+  return code;
+}

@@ -1,0 +1,121 @@
+/**
+ * The CLI as users run it (a child process through the package's bin): the demo for 20 s with its scripted faults
+ * must lose nothing and duplicate nothing; `watch` prints health and exits 0 / 1 / 2 as documented.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTestRelay } from '../testkit/index.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function run(args: string[], limitMs: number): Promise<{ code: number | null; out: string; err: string; ms: number }> {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, ['cli/relay-actors.mjs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  return new Promise((resolve, reject) => {
+    const killer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`relay-actors ${args.join(' ')} did not exit within ${limitMs} ms\n${out}\n${err}`));
+    }, limitMs);
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, out, err, ms: Date.now() - t0 });
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+describe('relay-actors demo', () => {
+  it('runs the fault script for 20 s, prints the inspector URL, and exits 0 with lost 0 and duplicates 0', async () => {
+    const r = await run(['demo', '--duration', '20'], 60_000);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/inspector: http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+/);
+    for (const fault of ['crashes', 'half-open', 'slow link', 'HTTP 401', 'retries it by hand']) expect(r.out).toContain(fault);
+    expect(r.out).toMatch(/relay A failed: upgrade 401/);
+    expect(r.out).toMatch(/relay A connecting → failed/);
+    expect(r.out).toMatch(/relay A failed → connecting/);
+    const sent = Number(/messages sent\s+(\d+)/.exec(r.out)?.[1]);
+    const delivered = Number(/delivered\s+(\d+)/.exec(r.out)?.[1]);
+    expect(sent).toBeGreaterThan(500);
+    expect(delivered).toBe(sent);
+    expect(r.out).toMatch(/duplicates\s+0\n/);
+    expect(r.out).toMatch(/lost\s+0\n/);
+    expect(Number(/failovers\s+(\d+)/.exec(r.out)?.[1])).toBeGreaterThan(0);
+    expect(Number(/reconnects\s+(\d+)/.exec(r.out)?.[1])).toBeGreaterThan(0);
+    expect(r.out).toContain('stopped cleanly');
+  }, 70_000);
+});
+
+describe('relay-actors watch', () => {
+  it('prints health lines for live relays and exits 0', async () => {
+    const a = await startTestRelay();
+    const b = await startTestRelay();
+    cleanups.push(() => a.close(), () => b.close());
+    const r = await run(['watch', a.url, b.url, '--json', '--timeout', '1.5', '--interval', '0.4'], 20_000);
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const health = lines.filter((l) => l.kind === 'health');
+    expect(health.some((l) => l.url === a.url && l.state === 'open')).toBe(true);
+    expect(health.some((l) => l.url === b.url && l.state === 'open')).toBe(true);
+    expect(lines.at(-1)).toMatchObject({ kind: 'exit', code: 0, reason: 'timeout' });
+  });
+
+  it('prints a readable table and the inspector URL without --json', async () => {
+    const a = await startTestRelay();
+    cleanups.push(() => a.close());
+    const r = await run(['watch', a.url, '--inspect', '--timeout', '1', '--interval', '0.3'], 20_000);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/inspector: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+    expect(r.out).toMatch(new RegExp(`${a.url.replace(/[.]/g, '\\.')}\\s+open\\s+score`));
+    expect(r.out).toMatch(/1 of 1 relays usable; exit 0/);
+  });
+
+  it('exits 1 after --timeout when every relay is unreachable, saying why', async () => {
+    const url = `ws://127.0.0.1:${await freePort()}`;
+    const r = await run(['watch', url, '--timeout', '1', '--interval', '5'], 20_000);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('unreachable: ECONNREFUSED');
+    expect(r.out).toMatch(/no relay usable after 1 s/);
+  });
+
+  it('exits 1 at once when every relay has failed (401), without waiting for --timeout', async () => {
+    const a = await startTestRelay();
+    cleanups.push(() => a.close());
+    a.rejectUpgrade(401);
+    const r = await run(['watch', a.url, '--timeout', '30'], 20_000);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('upgrade refused with HTTP 401');
+    expect(r.out).toContain('every relay failed');
+    expect(r.ms).toBeLessThan(15_000);
+  });
+
+  it('exits 2 with a clear message for bad URLs and options', async () => {
+    const bad = await run(['watch', 'http://example.invalid'], 20_000);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('bad relay URL');
+    expect(bad.err).toContain('must use ws:// or wss://');
+    const none = await run(['watch'], 20_000);
+    expect(none.code).toBe(2);
+    expect(none.err).toContain('give at least one relay URL');
+    const proto = await run(['watch', 'ws://127.0.0.1:1', '--protocol', 'mqtt'], 20_000);
+    expect(proto.code).toBe(2);
+    expect(proto.err).toContain('--protocol must be json or nostr');
+    const unknown = await run(['frobnicate'], 20_000);
+    expect(unknown.code).toBe(2);
+  });
+});
