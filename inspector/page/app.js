@@ -230,7 +230,8 @@
           const x2 = right ? t.ax : t.ax + t.w;
           d = `M${x1},${y} L${x2},${y}`;
           lx = (x1 + x2) / 2;
-          ly = index === 0 ? y - 6 - (lines.length - 1) * 11 : y + 13;
+          // Each label on the outer side of its own line: below the lower one, above the upper one.
+          ly = off > 0 ? y + 13 : y - 5 - (lines.length - 1) * 11;
         }
       } else {
         const sc = [s.ax + s.w / 2, s.ay + s.h / 2];
@@ -246,11 +247,12 @@
         const my = (y1 + y2) / 2 + (dx / len) * bend;
         d = `M${x1},${y1} Q${mx},${my} ${x2},${y2}`;
         // Both directions of a pair: each label near its own source end, so they do not stack.
-        const at = pairTotal.get(pairKey) > 1 ? 0.3 : 0.5;
+        const at = pairTotal.get(pairKey) > 1 ? 0.4 : 0.5;
         const qx = (1 - at) * (1 - at) * x1 + 2 * (1 - at) * at * mx + at * at * x2;
         const qy = (1 - at) * (1 - at) * y1 + 2 * (1 - at) * at * my + at * at * y2;
         lx = qx + (-dy / len) * 8;
-        ly = qy + (dx / len) * 8 - ((lines.length - 1) * 11) / 2;
+        // Multi-line labels of upward arrows sit above their anchor, clear of the source box below.
+        ly = qy + (dx / len) * 8 - (dy < 0 ? (lines.length - 1) * 11 + 4 : ((lines.length - 1) * 11) / 2);
       }
       el('path', { d, 'marker-end': 'url(#arrow)' }, edge);
       const text = el('text', { x: lx, y: ly, 'text-anchor': edgeAnchor }, edge);
