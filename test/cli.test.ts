@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestRelay } from '../testkit/index.ts';
+import { startNostrRelay } from '../testkit/nostrRelay.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -83,6 +84,15 @@ describe('relay-actors watch', () => {
     expect(r.out).toMatch(/inspector: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
     expect(r.out).toMatch(new RegExp(`${a.url.replace(/[.]/g, '\\.')}\\s+open\\s+score`));
     expect(r.out).toMatch(/1 of 1 relays usable; exit 0/);
+  });
+
+  it('watches a real Nostr relay implementation with --protocol nostr', async () => {
+    const relay = await startNostrRelay();
+    cleanups.push(() => relay.close());
+    const r = await run(['watch', relay.url, '--protocol', 'nostr', '--json', '--timeout', '1.5', '--interval', '0.5'], 20_000);
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.some((l) => l.kind === 'health' && l.url === relay.url && l.state === 'open')).toBe(true);
   });
 
   it('exits 1 after --timeout when every relay is unreachable, saying why', async () => {
