@@ -2,10 +2,9 @@
  * The CLI as users run it (a child process through the package's bin): the demo for 20 s with its scripted faults
  * must lose nothing and duplicate nothing; `watch` prints health and exits 0 / 1 / 2 as documented.
  */
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestRelay } from '../testkit/index.ts';
+import { freePort, runNode } from './helpers.ts';
 import { startNostrRelay } from '../testkit/nostrRelay.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -13,32 +12,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function run(args: string[], limitMs: number): Promise<{ code: number | null; out: string; err: string; ms: number }> {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, ['cli/relay-actors.mjs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  return new Promise((resolve, reject) => {
-    const killer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`relay-actors ${args.join(' ')} did not exit within ${limitMs} ms\n${out}\n${err}`));
-    }, limitMs);
-    child.once('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, out, err, ms: Date.now() - t0 });
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+/** Runs the package's bin as users do. */
+const run = (args: string[], limitMs: number) => runNode(['cli/relay-actors.mjs', ...args], limitMs);
 
 describe('relay-actors demo', () => {
   it('runs the fault script for 20 s, prints the inspector URL, and exits 0 with lost 0 and duplicates 0', async () => {

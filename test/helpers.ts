@@ -34,3 +34,45 @@ export async function expectNoLeaks(baseline: Record<string, number>, timeoutMs 
   const now = handleCounts();
   for (const k of OURS) expect(now[k], `${k} handles after stop`).toBeLessThanOrEqual(baseline[k] ?? 0);
 }
+
+/** Result of {@link runNode}. */
+export interface NodeRun {
+  code: number | null;
+  out: string;
+  err: string;
+  ms: number;
+}
+
+/**
+ * Runs `node <args>` in a child process and resolves when it exits by itself; kills it (by its pid, SIGKILL) and
+ * rejects if it has not exited within `limitMs`.
+ */
+export async function runNode(args: string[], limitMs: number): Promise<NodeRun> {
+  const { spawn } = await import('node:child_process');
+  const t0 = Date.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  return new Promise((resolve, reject) => {
+    const killer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node ${args.join(' ')} did not exit by itself within ${limitMs} ms\n${out}\n${err}`));
+    }, limitMs);
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, out, err, ms: Date.now() - t0 });
+    });
+  });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (nothing listens on it). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}

@@ -3,15 +3,13 @@
  * pool and their transitions arrive (contexts sanitised, URLs redacted), and a process that used the bridge exits
  * by itself after `stop()`, whether or not anything was listening.
  */
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createWebSocketReceiver } from '@statelyai/inspect';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createRelayPool, InvalidOptionError } from '../index.ts';
 import { statelyInspector, sanitizeEvent } from '../inspector/stately.ts';
 import { startTestRelay } from '../testkit/index.ts';
-import { waitUntil } from './helpers.ts';
+import { freePort, runNode, waitUntil } from './helpers.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -38,30 +36,10 @@ async function startHub(): Promise<{ url: string; close(): Promise<void> }> {
   };
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-function runChild(url: string): Promise<{ code: number | null; ms: number; out: string }> {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/statelyExit.ts', url], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => {
-    const killer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child did not exit by itself within 15 s:\n${out}`));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, ms: Date.now() - t0, out });
-    });
-  });
+/** The fixture's output (stdout and stderr together) and exit code. */
+async function runChild(url: string): Promise<{ code: number | null; out: string }> {
+  const r = await runNode(['--import', 'tsx', 'test/fixtures/statelyExit.ts', url], 15_000);
+  return { code: r.code, out: r.out + r.err };
 }
 
 describe('statelyInspector', () => {
