@@ -420,12 +420,15 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     for (const p of moving) if (!p.settled) writeTo(p, target);
   };
 
+  const encodeError = (error: unknown): RelayActorsError =>
+    errorOf(error, (c) => new ProtocolError(`Could not encode the message: ${String((c as Error)?.message ?? c)}`, 'ENCODE', { cause: c }));
+
   const newPending = (message: Out, sendOptions: PoolSendOptions | undefined): Pending<Out> | RelayActorsError => {
     let frame: Frame;
     try {
       frame = protocol.encode(message);
     } catch (error) {
-      return errorOf(error, (c) => new ProtocolError(`Could not encode the message: ${String((c as Error)?.message ?? c)}`, 'ENCODE', { cause: c }));
+      return encodeError(error);
     }
     const id = protocol.messageId?.(message);
     const wantAck = sendOptions?.ack ?? (protocol.acks === true && id !== undefined);
@@ -681,6 +684,25 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     send(message, sendOptions) {
       if (selection.strategy === 'broadcast') return pool.publish(message, sendOptions).then(() => undefined);
       if (halted) return Promise.reject(new StoppedError('The pool'));
+      // Fast path, like a relay's own send: no ack wanted, a usable primary and nothing queued before this message
+      // (order) → encode and write; no bookkeeping, nothing allocated beyond the frame.
+      const ack = sendOptions?.ack;
+      if (ack === false || (ack === undefined && protocol.acks !== true)) {
+        if (primary && outbox.size === 0 && usable(primary) && currentState() !== 'expired') {
+          let frame: Frame;
+          try {
+            frame = protocol.encode(message);
+          } catch (error) {
+            return Promise.reject(encodeError(error));
+          }
+          try {
+            primary.rt.socket!.send(frame);
+            return DONE;
+          } catch {
+            // A dying socket: the full path below picks another relay or queues.
+          }
+        }
+      }
       const p = newPending(message, sendOptions);
       if (p instanceof RelayActorsError) return Promise.reject(p);
       const promise = new Promise<void>((resolve, reject) => {
