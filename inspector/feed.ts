@@ -71,7 +71,9 @@ export type FeedItem =
   | { type: 'state'; actor: string; value: unknown; status: ActorView['status']; context: Record<string, unknown> }
   | { type: 'log'; entry: LogEntry }
   | { type: 'health'; health: Omit<HealthView, 'series'> }
-  | { type: 'primary'; primary: string | null };
+  | { type: 'primary'; primary: string | null }
+  /** The actor left (a relay removed from its pool): the page drops its card. */
+  | { type: 'gone'; actor: string };
 
 /** Points kept per sparkline. */
 export const SERIES_LENGTH = 60;
@@ -189,6 +191,7 @@ function machineOf(ref: AnyActorRef): AnyStateMachine | undefined {
  */
 export class InspectorFeed {
   private readonly actors = new Map<AnyActorRef, ActorRecord>();
+  private readonly gone = new WeakSet<AnyActorRef>();
   private readonly byId = new Map<string, ActorRecord>();
   private readonly machines = new Map<string, MachineGraph>();
   private readonly health = new Map<string, HealthView>();
@@ -314,9 +317,10 @@ export class InspectorFeed {
     }
     if (event.type !== '@xstate.snapshot') return;
     const ref = event.actorRef as AnyActorRef;
-    const record = this.actors.get(ref) ?? this.register(ref, null);
-    if (!record) return;
     const snapshot = event.snapshot as { value?: unknown; status?: string; context?: unknown };
+    // A late snapshot of an actor that already left (removed relay) must not bring it back.
+    const record = this.actors.get(ref) ?? (this.gone.has(ref) ? undefined : this.register(ref, null));
+    if (!record) return;
     const view = record.view;
     const from = valuePath(view.value);
     const to = valuePath(snapshot.value);
@@ -326,6 +330,7 @@ export class InspectorFeed {
     view.value = snapshot.value ?? null;
     view.status = status;
     view.context = context;
+    if (view.label === view.id && typeof context.url === 'string') view.label = context.url;
     if (view.machine === 'pool' && 'primary' in context) this.setPrimary((context.primary as string | null) ?? null);
     if (!changed) {
       this.emit({ type: 'state', actor: view.id, value: view.value, status, context });
@@ -410,6 +415,19 @@ export class InspectorFeed {
       case 'session-expired':
         this.addLog(this.poolId ?? 'pool', 'session-expired', '', '', `${e.rejected} pending rejected`);
         break;
+      case 'relay-removed': {
+        const id = this.actorIdForUrl(e.relay);
+        const record = this.byId.get(id);
+        if (record) {
+          this.byId.delete(id);
+          this.actors.delete(record.ref);
+          this.gone.add(record.ref);
+        }
+        this.health.delete(id);
+        this.lastSample.delete(id);
+        this.emit({ type: 'gone', actor: id });
+        break;
+      }
       case 'heartbeat-off':
         this.addLog(this.actorIdForUrl(e.url), 'heartbeat-off', '', '', e.reason);
         break;

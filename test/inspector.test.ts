@@ -169,6 +169,29 @@ describe('serveInspector', () => {
     expect(again.log.some((e) => e.to === 'reconnecting')).toBe(true);
   });
 
+  it('follows relays added and removed at run time', async () => {
+    const { relays, pool, inspector } = await poolWithInspector(2);
+    const feed = await listen(inspector.feedUrl);
+    await waitUntil(() => feed.messages.length > 0, 2000, 'init');
+    const url = pool.status().relays[1]!.url;
+    await pool.removeRelay(url);
+    await waitUntil(() => items(feed.messages).some((i) => i.type === 'gone'), 2000, 'gone');
+    const gone = items(feed.messages).find((i) => i.type === 'gone');
+    expect(gone).toEqual({ type: 'gone', actor: `relay:${new URL(url).href}` });
+    const snapshot = async () => (await (await fetch(inspector.url.replace('/?', '/snapshot.json?'))).json()) as Extract<FeedMessage, { type: 'init' }>;
+    expect((await snapshot()).actors.map((a) => a.label)).toEqual(['pool', pool.status().relays[0]!.url]);
+    expect((await snapshot()).health).toHaveLength(1);
+
+    await pool.addRelay(relays[1]!.url).waitFor('open');
+    await waitUntil(() => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'live.open' && i.entry.actor === gone?.actor), 5000, 'open again');
+    const after = await snapshot();
+    expect(after.actors.map((a) => [a.label, a.value])).toEqual([
+      ['pool', { running: 'online' }],
+      [pool.status().relays[0]!.url, { live: 'open' }],
+      [relays[1]!.url, { live: 'open' }],
+    ]);
+  });
+
   it('redacts credentials and query tokens in relay URLs everywhere it reports', async () => {
     const server = await startTestRelay();
     cleanups.push(() => server.close());

@@ -395,6 +395,10 @@
 
   function applyState(c) {
     const a = c.actor;
+    if (a.context && typeof a.context.url === 'string' && c.card.dataset.url !== a.context.url) {
+      c.card.dataset.url = a.context.url;
+      c.card.querySelector('h3 .label').textContent = a.context.url;
+    }
     const name = a.status === 'done' ? (a.machine === 'pool' ? 'stopped' : 'closed') : leafName(a.value);
     c.badge.textContent = name;
     c.badge.className = `badge state-${name}`;
@@ -537,6 +541,13 @@
         health.set(h.actor, { ...h, series });
         const c = cards.get(h.actor);
         if (c) applyHealth(c);
+        break;
+      }
+      case 'gone': {
+        const c = cards.get(item.actor);
+        if (c) c.card.remove();
+        cards.delete(item.actor);
+        health.delete(item.actor);
         break;
       }
       case 'primary': {

@@ -117,6 +117,13 @@ describe('offline inspector in Chromium', () => {
     await page.waitForSelector('body[data-connected="true"]');
     for (const id of relayIds) await page.waitForSelector(lit(id, 'relay.live.open'));
     expect(await page.locator('#log tbody tr', { hasText: 'close 1006' }).count()).toBeGreaterThan(0);
+
+    // Relays removed and added at run time: the card goes, and comes back lit.
+    const last = relayIds[2]!;
+    await pool.removeRelay(last);
+    await page.waitForSelector(card(last), { state: 'detached' });
+    await pool.addRelay(relays[2]!.url);
+    await page.waitForSelector(lit(last, 'relay.live.open'), { timeout: 10_000 });
   });
 
   it('refuses tokenless page loads and feed connections', async () => {
