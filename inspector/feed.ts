@@ -168,6 +168,18 @@ export function transitionReason(event: Record<string, unknown>, context: Record
   return parts.length ? parts.join(' · ') : null;
 }
 
+/**
+ * The actor's snapshot, or undefined while it cannot be read: `@xstate.actor` is reported while the actor
+ * initialises itself, when `getSnapshot()` throws.
+ */
+export function safeSnapshot(ref: AnyActorRef): unknown {
+  try {
+    return ref.getSnapshot();
+  } catch {
+    return undefined;
+  }
+}
+
 function isPool(target: InspectTarget): target is RelayPool<any, any, any> {
   return typeof (target as RelayPool).addRelay === 'function' && 'inspection$' in target;
 }
@@ -272,7 +284,7 @@ export class InspectorFeed {
   /** Registers an actor and its machine children, recursively (for targets created before the inspector). */
   private discover(ref: AnyActorRef, parent: string | null): void {
     this.register(ref, parent);
-    const snapshot = ref.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined;
+    const snapshot = safeSnapshot(ref) as { children?: Record<string, AnyActorRef> } | undefined;
     for (const child of Object.values(snapshot?.children ?? {})) if (child) this.discover(child, stableId(ref));
   }
 
@@ -286,7 +298,7 @@ export class InspectorFeed {
       this.machines.set(machine.id, graph);
       this.emit({ type: 'machine', graph });
     }
-    const snapshot = ref.getSnapshot() as { value?: unknown; status?: string; context?: unknown } | undefined;
+    const snapshot = safeSnapshot(ref) as { value?: unknown; status?: string; context?: unknown } | undefined;
     const context = sanitizeContext(machine.id, snapshot?.context);
     const id = stableId(ref);
     const view: ActorView = {
@@ -308,7 +320,20 @@ export class InspectorFeed {
     return record;
   }
 
+  /** The inspection observer: runs inside XState's event processing, so it must never throw into it. */
   private onInspection(event: InspectionEvent): void {
+    try {
+      this.inspect(event);
+    } catch (error) {
+      this.errors++;
+      if (this.errors === 1) queueMicrotask(() => console.warn(`relay-actors inspector: an inspection event could not be read (${String(error)})`));
+    }
+  }
+
+  /** Inspection events that could not be read (the first is also logged). */
+  errors = 0;
+
+  private inspect(event: InspectionEvent): void {
     if (event.type === '@xstate.actor') {
       const parentRef = (event.actorRef as { _parent?: AnyActorRef })._parent;
       const parent = parentRef ? (this.actors.get(parentRef)?.view.id ?? null) : null;

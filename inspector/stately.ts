@@ -12,7 +12,7 @@ import { createBrowserInspector, createInspector } from '@statelyai/inspect';
 import type { Subscription } from 'rxjs';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { InvalidOptionError } from '../machines/errors.ts';
-import { redactString, sanitizeContext, type InspectTarget } from './feed.ts';
+import { redactString, safeSnapshot, sanitizeContext, type InspectTarget } from './feed.ts';
 
 /** Options of `statelyInspector`. */
 export interface StatelyInspectorOptions {
@@ -212,17 +212,26 @@ export function statelyInspector(options: StatelyInspectorOptions = {}): Stately
   let stopped = false;
 
   const announce = (ref: AnyActorRef) => {
-    inspector.actor(ref as never, sanitizeSnapshot(ref, ref.getSnapshot()) as never);
-    const children = (ref.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> }).children ?? {};
+    const snapshot = safeSnapshot(ref);
+    inspector.actor(ref as never, sanitizeSnapshot(ref, snapshot) as never);
+    const children = (snapshot as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children ?? {};
     for (const child of Object.values(children)) if (child && machineId(child)) announce(child);
   };
 
+  // Runs inside XState's event processing: never throw into it.
   const inspect = (event: InspectionEvent): void => {
     if (stopped) return;
+    try {
+      forward(event);
+    } catch {
+      // An event that cannot be serialised is dropped; the bridge keeps going.
+    }
+  };
+  const forward = (event: InspectionEvent): void => {
     const ref = event.actorRef as AnyActorRef;
     switch (event.type) {
       case '@xstate.actor':
-        if (machineId(ref)) inspector.actor(ref as never, sanitizeSnapshot(ref, ref.getSnapshot()) as never);
+        if (machineId(ref)) inspector.actor(ref as never, sanitizeSnapshot(ref, safeSnapshot(ref)) as never);
         break;
       case '@xstate.snapshot':
         if (machineId(ref)) inspector.snapshot(ref as never, sanitizeSnapshot(ref, event.snapshot) as never, { event: sanitizeEvent(event.event) } as never);
