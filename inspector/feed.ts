@@ -192,7 +192,8 @@ function stableId(ref: AnyActorRef): string {
   return (ref as { systemId?: string }).systemId ?? ref.id;
 }
 
-function machineOf(ref: AnyActorRef): AnyStateMachine | undefined {
+/** The state machine an actor runs, or undefined for other logic (callbacks, promises). */
+export function machineOf(ref: AnyActorRef): AnyStateMachine | undefined {
   const logic = (ref as { logic?: unknown }).logic as { root?: unknown; id?: string } | undefined;
   return logic && logic.root && typeof logic.id === 'string' ? (logic as unknown as AnyStateMachine) : undefined;
 }
@@ -205,6 +206,8 @@ export class InspectorFeed {
   private readonly actors = new Map<AnyActorRef, ActorRecord>();
   private readonly gone = new WeakSet<AnyActorRef>();
   private readonly byId = new Map<string, ActorRecord>();
+  /** Redacted relay URL (as telemetry names it) → actor id: health samples look it up on every pong. */
+  private readonly idByUrl = new Map<string, string>();
   private readonly machines = new Map<string, MachineGraph>();
   private readonly health = new Map<string, HealthView>();
   private readonly log: LogEntry[] = [];
@@ -315,6 +318,7 @@ export class InspectorFeed {
     if (previous) this.actors.delete(previous.ref);
     this.actors.set(ref, record);
     this.byId.set(id, record);
+    if (machine.id === 'relay' && typeof context.url === 'string') this.idByUrl.set(context.url, id);
     if (machine.id === 'pool' && !this.poolId && parent === null) this.poolId = id;
     this.emit({ type: 'actor', actor: view });
     return record;
@@ -355,6 +359,7 @@ export class InspectorFeed {
     view.value = snapshot.value ?? null;
     view.status = status;
     view.context = context;
+    if (view.machine === 'relay' && typeof context.url === 'string') this.idByUrl.set(context.url, view.id);
     if (view.label === view.id && typeof context.url === 'string') view.label = context.url;
     if (view.machine === 'pool' && 'primary' in context) this.setPrimary((context.primary as string | null) ?? null);
     if (!changed) {
@@ -381,8 +386,7 @@ export class InspectorFeed {
   }
 
   private actorIdForUrl(url: string): string {
-    for (const record of this.byId.values()) if (record.view.machine === 'relay' && record.view.context.url === url) return record.view.id;
-    return `relay:${url}`;
+    return this.idByUrl.get(url) ?? `relay:${url}`;
   }
 
   private onHealth(h: HealthSample | PoolRelayHealth): void {
@@ -445,6 +449,7 @@ export class InspectorFeed {
         const record = this.byId.get(id);
         if (record) {
           this.byId.delete(id);
+          this.idByUrl.delete(e.relay);
           this.actors.delete(record.ref);
           this.gone.add(record.ref);
         }

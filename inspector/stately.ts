@@ -12,7 +12,7 @@ import { createBrowserInspector, createInspector } from '@statelyai/inspect';
 import type { Subscription } from 'rxjs';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { InvalidOptionError } from '../machines/errors.ts';
-import { redactString, safeSnapshot, sanitizeContext, type InspectTarget } from './feed.ts';
+import { machineOf, redactString, safeSnapshot, sanitizeContext, type InspectTarget } from './feed.ts';
 
 /** Options of `statelyInspector`. */
 export interface StatelyInspectorOptions {
@@ -79,8 +79,7 @@ export function sanitizeEvent(event: unknown): { type: string } & Record<string,
 }
 
 function machineId(ref: AnyActorRef): string {
-  const logic = (ref as { logic?: { id?: unknown; root?: unknown } }).logic;
-  return logic && logic.root && typeof logic.id === 'string' ? logic.id : '';
+  return machineOf(ref)?.id ?? '';
 }
 
 /** A snapshot safe to serialise: value, status, sanitised context, children as ids. */
