@@ -97,6 +97,7 @@ export async function serveInspector(target: InspectTarget, options: InspectorOp
   const feed = new InspectorFeed(target, { logSize: options.logSize ?? 500, title }).attach();
 
   let origins = new Set<string>();
+  let feedSources = '';
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
   const server = createServer((req, res) => handle(req, res));
@@ -128,7 +129,7 @@ export async function serveInspector(target: InspectTarget, options: InspectorOp
         .writeHead(200, {
           ...common,
           'Content-Type': 'text/html; charset=utf-8',
-          'Content-Security-Policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src data:; connect-src ws://${req.headers.host ?? `${urlHost}:${port}`}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+          'Content-Security-Policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src data:; connect-src ${feedSources}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
         })
         .end(req.method === 'HEAD' ? undefined : body);
       return;
@@ -143,6 +144,10 @@ export async function serveInspector(target: InspectTarget, options: InspectorOp
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://inspector');
     const refuse = (status: number, text: string) => {
+      // As ws's abortHandshake: Node removed its own error listener from an upgraded socket, so a peer that resets
+      // the connection while we answer would otherwise throw ECONNRESET/EPIPE out of the host process.
+      socket.on('error', () => {});
+      socket.once('finish', () => socket.destroy());
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     if (url.pathname !== '/feed') return refuse(404, 'Not Found');
@@ -200,7 +205,10 @@ export async function serveInspector(target: InspectTarget, options: InspectorOp
     });
   });
   const port = (server.address() as AddressInfo).port;
-  origins = new Set([`http://${urlHost}:${port}`, `http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://[::1]:${port}`, ...(options.allowedOrigins ?? [])]);
+  const local = [...new Set([`${urlHost}:${port}`, `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`])];
+  origins = new Set([...local.map((h) => `http://${h}`), ...(options.allowedOrigins ?? [])]);
+  // The page may connect back only to this server, under any of the names it answers to (never the Host header).
+  feedSources = local.map((h) => `ws://${h}`).join(' ');
 
   let closing: Promise<void> | undefined;
   return {

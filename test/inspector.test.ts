@@ -4,6 +4,7 @@
  * credentials and query tokens, and a close that leaves nothing behind. The page itself is tested in Chromium
  * (test/browser/).
  */
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createActor, createMachine, setup } from 'xstate';
@@ -130,6 +131,40 @@ describe('serveInspector', () => {
     await listen(inspector.feedUrl, { Origin: `http://127.0.0.1:${inspector.port}` });
     await listen(inspector.feedUrl);
     expect(inspector.clients).toBe(2);
+  });
+
+  it('survives clients that reset the connection while their upgrade is being refused', async () => {
+    const { inspector } = await poolWithInspector(1);
+    const thrown: unknown[] = [];
+    const onError = (e: unknown) => thrown.push(e);
+    process.on('uncaughtException', onError);
+    cleanups.push(async () => void process.off('uncaughtException', onError));
+    const request = ['GET /feed HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n');
+    const closed: Array<Promise<void>> = [];
+    for (let i = 0; i < 40; i++) {
+      await new Promise<void>((resolve) => {
+        const s = connect(inspector.port, '127.0.0.1', () => {
+          s.write(request);
+          s.resetAndDestroy();
+          resolve();
+        });
+        closed.push(new Promise<void>((r) => s.once('close', () => r())));
+      });
+    }
+    await Promise.all(closed);
+    // The refusals have been written (or have failed) by the time a later request is answered.
+    expect(await refusal(inspector.feedUrl.replace(/\?token=.*/, ''))).toBe(401);
+    expect(thrown).toEqual([]);
+    expect((await fetch(inspector.url)).status).toBe(200);
+  });
+
+  it('allows the page to connect back only to this server, whatever Host header it was asked with', async () => {
+    const { inspector } = await poolWithInspector(1);
+    const res = await fetch(inspector.url, { headers: { Host: "evil.example; script-src 'unsafe-inline'" } });
+    const csp = res.headers.get('content-security-policy') ?? '';
+    const connect = /connect-src ([^;]*);/.exec(csp)?.[1]?.split(' ');
+    expect(connect).toEqual([`ws://127.0.0.1:${inspector.port}`, `ws://localhost:${inspector.port}`, `ws://[::1]:${inspector.port}`]);
+    expect(csp).not.toContain('evil');
   });
 
   it('sends the current picture first, then live transitions with their reasons', async () => {
