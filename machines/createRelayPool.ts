@@ -158,6 +158,8 @@ interface Pending<Out> extends OutboxItem {
   refusedBy: Set<string>;
   reauthTried: boolean;
   settled: boolean;
+  /** Redacted URL of the relay it was last written to. */
+  via: string | null;
   resolve(): void;
 }
 
@@ -320,6 +322,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   /** Writes `p` to `m`; on a refused write, tries the next relay. */
   const writeTo = (p: Pending<Out>, m: Member<Out, In>): void => {
     const attempt = ++p.attempt;
+    p.via = m.rt.url;
     let acked: Promise<void> | undefined;
     if (p.wantAck) {
       acked = m.rt.awaitAck(p.id!);
@@ -395,14 +398,35 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     if (halted) return settle(p, new StoppedError('The pool'));
     if (currentState() === 'expired') return settle(p, new SessionTimeoutError(sessionTimeout));
     const target = pickTarget(p.refusedBy);
-    if (target) return writeTo(p, target);
+    // A new message never overtakes queued ones: while the outbox holds anything it goes behind them.
+    if (target && (accepted || outbox.size === 0)) return writeTo(p, target);
     if (accepted) return outbox.requeue([p]);
     try {
       outbox.push(p);
     } catch (error) {
       if (error instanceof OutboxFullError) emit({ type: 'outbox-overflow', url: null, limit: error.limit, size: outbox.size, bytes: outbox.bytes });
       settle(p, errorOf(error, (c) => new SendFailedError('the outbox', { cause: c })));
+      return;
     }
+    // Online with a queue (a message requeued after its relay went): replay it all now, in order. Otherwise the
+    // pool is about to enter `online`, whose entry replays the queue.
+    if (target && currentState() === 'online') poolRuntime.flushOutbox();
+  };
+
+  /** The full send path: encode, then write through the best relay or queue; settles when written or acked. */
+  const submit = (message: Out, sendOptions: PoolSendOptions | undefined): { promise: Promise<void>; pending: Pending<Out> | null } => {
+    const p = newPending(message, sendOptions);
+    if (p instanceof RelayActorsError) return { promise: Promise.reject(p), pending: null };
+    const promise = new Promise<void>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
+    });
+    p.expire = () => {
+      emit({ type: 'message-expired', url: null, id: p.id ?? null });
+      settle(p, new MessageExpiredError(outboxOptions.ttl));
+    };
+    dispatch(p);
+    return { promise, pending: p };
   };
 
   /** `m` stopped being the place for its unacked messages: send them on, oldest first, before anything newer. */
@@ -444,6 +468,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       refusedBy: new Set<string>(),
       reauthTried: false,
       settled: false,
+      via: null,
     } as unknown as Pending<Out>;
     return p;
   };
@@ -703,18 +728,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
           }
         }
       }
-      const p = newPending(message, sendOptions);
-      if (p instanceof RelayActorsError) return Promise.reject(p);
-      const promise = new Promise<void>((resolve, reject) => {
-        p.resolve = resolve;
-        p.reject = reject;
-      });
-      p.expire = () => {
-        emit({ type: 'message-expired', url: null, id: p.id ?? null });
-        settle(p, new MessageExpiredError(outboxOptions.ttl));
-      };
-      dispatch(p);
-      return promise;
+      return submit(message, sendOptions).promise;
     },
 
     async publish(message, sendOptions) {
@@ -722,9 +736,11 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       if (currentState() === 'expired') throw new SessionTimeoutError(sessionTimeout);
       const targetsNow = ranked().slice(0, selection.k);
       if (targetsNow.length === 0) {
-        // Nobody to publish to: queue it like a send; it goes out through the primary when one opens.
-        await pool.send(message, sendOptions);
-        return { relays: primary ? [primary.rt.url] : [] };
+        // Nobody to publish to: queue it (bounds and TTL apply); it goes out through the first relay that opens.
+        // Not through send(), which under `broadcast` comes back here.
+        const { promise, pending } = submit(message, sendOptions);
+        await promise;
+        return { relays: pending?.via ? [pending.via] : [] };
       }
       const results = await Promise.allSettled(targetsNow.map((m) => sendVia(m, message, sendOptions)));
       const ok: string[] = [];

@@ -155,7 +155,8 @@ export const poolMachine = setup({
       },
       states: {
         online: {
-          entry: ['announceOnline', 'flushOutbox'],
+          // Replay first: a listener that sends on `online` must find the queue already gone out.
+          entry: ['flushOutbox', 'announceOnline'],
           on: {
             RELAY_CHANGED: [{ guard: 'noneUsable', target: 'offline', actions: 'rerank' }, { actions: 'rerank' }],
             REMOVE_RELAY: [{ guard: 'noneUsable', target: 'offline', actions: ['removeRelay', 'rerank'] }, { actions: ['removeRelay', 'rerank'] }],

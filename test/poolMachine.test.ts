@@ -120,6 +120,35 @@ describe('outbox', () => {
     expect(r.received(1).filter((m) => typeof m.n === 'number').map((m) => m.n)).toEqual([1, 2, 3]);
   });
 
+  it('a send made while the pool comes online (from a pool-state listener) goes out after what was queued', async () => {
+    const r = rig();
+    await online(r);
+    await allDown(r);
+    const sends = [1, 2, 3].map((n) => r.pool.send({ type: 'm', id: `q${n}`, n }));
+    const sub = r.pool.events$.subscribe((e) => {
+      if (e.type === 'pool-state' && e.state === 'online') sends.push(r.pool.send({ type: 'm', id: 'hello', n: 4 }));
+    });
+    r.servers[1]!.accept();
+    await r.until(() => state(r) === 'online' && sends.length === 4, 20_000);
+    sub.unsubscribe();
+    await Promise.all(sends);
+    expect(r.received(1).filter((m) => typeof m.n === 'number').map((m) => m.n)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('broadcast with no usable relay queues the message (no recursion) and publishes it when one opens', async () => {
+    const r = rig(2, { selection: { strategy: 'broadcast', k: 2 } });
+    await online(r);
+    await allDown(r);
+    const sent = r.pool.send({ type: 'm', id: 'b1', n: 1 });
+    const published = r.pool.publish({ type: 'm', id: 'b2', n: 2 });
+    expect(r.pool.status().outbox.messages).toBe(2);
+    r.servers[0]!.accept();
+    await r.until(() => state(r) === 'online', 20_000);
+    await sent;
+    expect((await published).relays).toEqual([r.urls[0]]);
+    expect(r.received(0).map((m) => m.n)).toEqual([1, 2]);
+  });
+
   it('sends before start queue too, and go out once started', async () => {
     const r = rig();
     const early = r.pool.send({ type: 'm', id: 'early' });
