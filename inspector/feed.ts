@@ -315,7 +315,11 @@ export class InspectorFeed {
     };
     const record = { view, ref };
     const previous = this.byId.get(id);
-    if (previous) this.actors.delete(previous.ref);
+    if (previous) {
+      // A relay re-added under the same id: the old actor's late snapshots must not overwrite the new one.
+      this.actors.delete(previous.ref);
+      this.gone.add(previous.ref);
+    }
     this.actors.set(ref, record);
     this.byId.set(id, record);
     if (machine.id === 'relay' && typeof context.url === 'string') this.idByUrl.set(context.url, id);
@@ -447,6 +451,9 @@ export class InspectorFeed {
       case 'relay-removed': {
         const id = this.actorIdForUrl(e.relay);
         const record = this.byId.get(id);
+        // Removal is reported once the old actor has stopped; by then the same URL may have been added again
+        // (removeRelay not awaited), and this id is the new, live relay's: keep it.
+        if (record && (safeSnapshot(record.ref) as { status?: string } | undefined)?.status === 'active') break;
         if (record) {
           this.byId.delete(id);
           this.idByUrl.delete(e.relay);

@@ -227,6 +227,27 @@ describe('serveInspector', () => {
     ]);
   });
 
+  it('a relay removed without waiting and added again at once stays on the page', async () => {
+    const { relays, pool, inspector } = await poolWithInspector(2);
+    const feed = await listen(inspector.feedUrl);
+    await waitUntil(() => feed.messages.length > 0, 2000, 'init');
+    const url = relays[1]!.url;
+    const removed = pool.removeRelay(url);
+    const again = pool.addRelay(url);
+    await removed;
+    await again.waitFor('open');
+    const id = `relay:${new URL(url).href}`;
+    await waitUntil(() => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'live.open' && i.entry.actor === id), 5000, 'open again');
+    const snapshot = (await (await fetch(inspector.url.replace('/?', '/snapshot.json?'))).json()) as Extract<FeedMessage, { type: 'init' }>;
+    expect(snapshot.actors.map((a) => [a.label, a.value])).toEqual([
+      ['pool', { running: 'online' }],
+      [relays[0]!.url, { live: 'open' }],
+      [url, { live: 'open' }],
+    ]);
+    expect(snapshot.health.map((h) => h.actor)).toContain(id);
+    expect(items(feed.messages).filter((i) => i.type === 'gone')).toEqual([]);
+  });
+
   it('redacts credentials and query tokens in relay URLs everywhere it reports', async () => {
     const server = await startTestRelay();
     cleanups.push(() => server.close());
