@@ -12,6 +12,7 @@ import { createBrowserInspector, createInspector } from '@statelyai/inspect';
 import type { Subscription } from 'rxjs';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { InvalidOptionError } from '../machines/errors.ts';
+import { redactUrl } from '../machines/options.ts';
 import { machineOf, redactString, safeSnapshot, sanitizeContext, type InspectTarget } from './feed.ts';
 
 /** Options of `statelyInspector`. */
@@ -106,7 +107,15 @@ class BoundedWebSocketAdapter {
   }
 
   start(): void {
-    void this.connect();
+    this.connectSafely();
+  }
+
+  /** A constructor that throws (bad URL, blocked by policy) or a failed `ws` import counts as a failed attempt. */
+  private connectSafely(): void {
+    this.connect().catch(() => {
+      this.ws = undefined;
+      this.scheduleRetry();
+    });
   }
 
   private async resolveCtor(): Promise<WebSocketLikeConstructor> {
@@ -139,7 +148,7 @@ class BoundedWebSocketAdapter {
     this.retries++;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.connect();
+      this.connectSafely();
     }, this.options.retryDelayMs);
     (this.timer as { unref?: () => void }).unref?.();
   }
@@ -189,7 +198,7 @@ export function statelyInspector(options: StatelyInspectorOptions = {}): Stately
   const kind = options.kind ?? 'websocket';
   if (kind !== 'websocket' && kind !== 'browser') throw new InvalidOptionError('kind', `must be "websocket" or "browser", got ${String(kind)}`);
   const url = options.url ?? 'ws://localhost:8080';
-  if (kind === 'websocket' && !/^wss?:\/\//.test(url)) throw new InvalidOptionError('url', `must be a ws:// or wss:// URL, got ${redactString(String(url))}`);
+  if (kind === 'websocket' && (!/^wss?:\/\//.test(url) || !URL.canParse(url))) throw new InvalidOptionError('url', `must be a ws:// or wss:// URL, got ${redactUrl(String(url))}`);
   const maxRetries = options.maxRetries ?? 10;
   if (!(maxRetries >= 0)) throw new InvalidOptionError('maxRetries', `must be ≥ 0, got ${String(maxRetries)}`);
   const retryDelayMs = options.retryDelayMs ?? 2000;

@@ -219,7 +219,10 @@ export function redactUrl(url: string): string {
     const wroteSlash = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*\//i.test(url);
     return `${u.protocol}//${auth}${u.host}${u.pathname === '/' && !wroteSlash ? '' : u.pathname}${query}`;
   } catch {
-    return '[invalid url]';
+    // Unparsable: still hide what looks like credentials and query values, and keep the rest readable.
+    return String(url)
+      .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@')
+      .replace(/([?&][^=&#]*)=[^&#]*/g, '$1=***');
   }
 }
 

@@ -343,6 +343,10 @@ describe('relay over real sockets', () => {
     expect(make({ maxAttempts: 0 })).toThrow(expect.objectContaining({ option: 'maxAttempts' }));
     expect(make({ heartbeat: { intervall: 5 } as never })).toThrow(expect.objectContaining({ option: 'heartbeat.intervall' }));
     expect(() => createRelay('http://x', { transport: wsTransport(), protocol: jsonProtocol() })).toThrow(expect.objectContaining({ option: 'url' }));
+    // An unparsable URL is named in the error, with what looks like credentials and query values hidden.
+    expect(() => createRelay('ws://alice:hunter2@bad host/?token=sekrit&x=1', { transport: wsTransport(), protocol: jsonProtocol() })).toThrow(
+      '"ws://***@bad host/?token=***&x=***" is not a valid URL',
+    );
     expect(() => createRelay('ws://x', { protocol: jsonProtocol() } as never)).toThrow(expect.objectContaining({ option: 'transport' }));
   });
 });

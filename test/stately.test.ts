@@ -90,10 +90,36 @@ describe('statelyInspector', () => {
     expect(nothing.code).toBe(0);
   });
 
+  it('a WebSocket constructor that throws is retried (bounded), never an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    let calls = 0;
+    class Throwing {
+      constructor() {
+        calls++;
+        throw new SyntaxError('The URL ws://user:pw@x/ is invalid');
+      }
+    }
+    const bridge = statelyInspector({ WebSocket: Throwing as never, maxRetries: 2, retryDelayMs: 1 });
+    try {
+      await waitUntil(() => calls === 3, 2000, 'three attempts');
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+      expect(bridge.connected).toBe(false);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await bridge.stop();
+    }
+  });
+
   it('rejects bad options with a typed error and sanitises events', () => {
     expect(() => statelyInspector({ url: 'http://x' })).toThrow(InvalidOptionError);
     expect(() => statelyInspector({ kind: 'sky' as never })).toThrow(/kind/);
     expect(() => statelyInspector({ retryDelayMs: -1 })).toThrow(/retryDelayMs/);
+    // Unparsable: a typed error at once, and the URL's secrets are not in it.
+    expect(() => statelyInspector({ url: 'ws://user:pw@bad host/?token=s3cret' })).toThrow(InvalidOptionError);
+    expect(() => statelyInspector({ url: 'ws://user:pw@bad host/?token=s3cret' })).not.toThrow(/pw|s3cret/);
     expect(sanitizeEvent({ type: 'ADD_RELAY', id: 'relay:wss://a:b@h/?t=1', rt: new (class Runtime {
       secret = 1;
     })(), info: { code: 1006, deep: { x: 1 } } })).toEqual({
