@@ -73,7 +73,11 @@ export async function runWatch(argv: string[]): Promise<number> {
   };
   const timeoutS = seconds('timeout', values.timeout, 0.1);
   const intervalS = seconds('interval', values.interval, 0.1) ?? 2;
-  const port = seconds('port', values.port, 0) ?? 0;
+  let port = 0;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!/^\d+$/.test(values.port) || port > 65535) usage(`--port must be an integer from 0 to 65535, got "${values.port}"`);
+  }
   const json = values.json;
 
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -139,13 +143,23 @@ export async function runWatch(argv: string[]): Promise<number> {
       );
   };
 
-  pool.start();
+  // The inspector first: if it cannot listen, say so and leave before any relay was dialled.
   let inspector: InspectorServer | undefined;
   if (values.inspect) {
-    inspector = await serveInspector(pool, { port, title: `relay-actors watch: ${urls.map(redactUrl).join(', ')}` });
+    try {
+      inspector = await serveInspector(pool, { port, title: `relay-actors watch: ${urls.map(redactUrl).join(', ')}` });
+    } catch (e) {
+      quiet = true;
+      await pool.stop();
+      const code = (e as { code?: string }).code;
+      process.stderr.write(`relay-actors watch: cannot serve the inspector on port ${port}: ${code ?? ''}${code ? ' ' : ''}${(e as Error).message}\n`);
+      process.exitCode = 2;
+      return 2;
+    }
     if (json) out(JSON.stringify({ kind: 'inspector', url: inspector.url }));
     else out(`inspector: ${inspector.url}`);
   }
+  pool.start();
 
   const reason = await new Promise<'signal' | 'timeout' | 'all-failed'>((resolve) => {
     const finish = (why: 'signal' | 'timeout' | 'all-failed') => {
@@ -161,9 +175,12 @@ export async function runWatch(argv: string[]): Promise<number> {
     const deadline = timeoutS !== undefined ? setTimeout(() => finish('timeout'), timeoutS * 1000) : undefined;
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    const allFailed = () => pool.status().relays.every((r) => r.state === 'failed');
     const sub = pool.health$.subscribe(() => {
-      if (pool.status().relays.every((r) => r.state === 'failed')) finish('all-failed');
+      if (allFailed()) finish('all-failed');
     });
+    // Relays that failed before we listened send no further health sample.
+    if (allFailed()) finish('all-failed');
   });
 
   const final = pool.status();

@@ -102,5 +102,23 @@ describe('relay-actors watch', () => {
     expect(proto.err).toContain('--protocol must be json or nostr');
     const unknown = await run(['frobnicate'], 20_000);
     expect(unknown.code).toBe(2);
+    for (const port of ['70000', '-1', '1.5', 'http']) {
+      const r = await run(['watch', 'ws://127.0.0.1:1', '--inspect', `--port=${port}`], 20_000);
+      expect(r.code, `--port ${port}`).toBe(2);
+      expect(r.err).toContain('--port must be an integer from 0 to 65535');
+    }
+  });
+
+  it('exits 2, saying why, when the inspector cannot listen on --port (and leaves nothing running)', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => new Promise((resolve) => taken.close(resolve)));
+    const { port } = taken.address() as { port: number };
+    const r = await run(['watch', 'ws://127.0.0.1:1', '--inspect', '--port', String(port), '--timeout', '30'], 20_000);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`cannot serve the inspector on port ${port}`);
+    expect(r.err).toContain('EADDRINUSE');
+    expect(r.ms).toBeLessThan(15_000);
   });
 });
