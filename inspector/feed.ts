@@ -70,7 +70,8 @@ export type FeedItem =
   | { type: 'actor'; actor: ActorView }
   | { type: 'state'; actor: string; value: unknown; status: ActorView['status']; context: Record<string, unknown> }
   | { type: 'log'; entry: LogEntry }
-  | { type: 'health'; health: Omit<HealthView, 'series'> }
+  /** `point`: whether this sample adds a point to the relay's sparklines or updates the last one (see SERIES_STEP_MS). */
+  | { type: 'health'; health: Omit<HealthView, 'series'>; point: 'new' | 'last' }
   | { type: 'primary'; primary: string | null }
   /** The actor left (a relay removed from its pool): the page drops its card. */
   | { type: 'gone'; actor: string };
@@ -412,7 +413,8 @@ export class InspectorFeed {
     const now = Date.now();
     const last = this.lastSample.get(actor) ?? -Infinity;
     const s = view.series;
-    if (now - last < SERIES_STEP_MS && s.score.length > 0) {
+    const point = now - last < SERIES_STEP_MS && s.score.length > 0 ? 'last' : 'new';
+    if (point === 'last') {
       s.score[s.score.length - 1] = view.score ?? 0;
       s.rtt[s.rtt.length - 1] = view.rttMs;
       s.attempts[s.attempts.length - 1] = attempts;
@@ -428,7 +430,7 @@ export class InspectorFeed {
       }
     }
     const { series: _series, ...rest } = view;
-    this.emit({ type: 'health', health: rest });
+    this.emit({ type: 'health', health: rest, point });
   }
 
   private onPoolEvent(e: PoolEvent | RelayEvent): void {

@@ -207,8 +207,9 @@ export async function serveInspector(target: InspectTarget, options: InspectorOp
   const port = (server.address() as AddressInfo).port;
   const local = [...new Set([`${urlHost}:${port}`, `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`])];
   origins = new Set([...local.map((h) => `http://${h}`), ...(options.allowedOrigins ?? [])]);
-  // The page may connect back only to this server, under any of the names it answers to (never the Host header).
-  feedSources = local.map((h) => `ws://${h}`).join(' ');
+  // The page may connect back only to this server, under the names it answers to (never the Host header). CSP
+  // source lists cannot hold IPv6 literals; 'self' (which CSP 3 browsers match for ws: too) covers `[::1]`.
+  feedSources = ["'self'", ...local.filter((h) => !h.startsWith('[')).map((h) => `ws://${h}`)].join(' ');
 
   let closing: Promise<void> | undefined;
   return {

@@ -312,6 +312,7 @@
       wrap,
       set(values, current) {
         b.textContent = current === null || current === undefined ? '—' : `${current}${unit}`;
+        line.dataset.count = String(values.length);
         const nums = values.filter((v) => typeof v === 'number');
         if (nums.length === 0) return line.setAttribute('points', '');
         const min = Math.min(...nums);
@@ -534,10 +535,13 @@
         const h = item.health;
         const prev = health.get(h.actor) || { series: { score: [], rtt: [], attempts: [] } };
         const series = prev.series;
-        series.score.push(h.score === null ? 0 : h.score);
-        series.rtt.push(h.rttMs);
-        series.attempts.push(h.attempts);
-        for (const k of ['score', 'rtt', 'attempts']) if (series[k].length > 60) series[k].shift();
+        // The server's rule (one point per 250 ms at most): the same series as a reload would get.
+        const values = { score: h.score === null ? 0 : h.score, rtt: h.rttMs, attempts: h.attempts };
+        for (const k of ['score', 'rtt', 'attempts']) {
+          if (item.point === 'last' && series[k].length > 0) series[k][series[k].length - 1] = values[k];
+          else series[k].push(values[k]);
+          if (series[k].length > 60) series[k].shift();
+        }
         health.set(h.actor, { ...h, series });
         const c = cards.get(h.actor);
         if (c) applyHealth(c);

@@ -107,6 +107,14 @@ describe('offline inspector in Chromium', () => {
     await page.waitForFunction(() => document.querySelectorAll('.card.primary .primary-badge:not([hidden])').length === 1);
     const points = await page.$eval(`${card(victim)} .metric polyline`, (p) => p.getAttribute('points') ?? '');
     expect(points.split(' ').length).toBeGreaterThan(1);
+    // Live sparklines step as the server's series do, so a reload shows the same curve (±1 point in flight).
+    const snapshotUrl = inspector.url.replace('/?', '/snapshot.json?');
+    const serverPoints = async () => ((await (await fetch(snapshotUrl)).json()) as { health: Array<{ url: string; series: { score: number[] } }> }).health.find((h) => h.url === victim)!.series.score.length;
+    const before = await serverPoints();
+    const onPage = Number(await page.$eval(`${card(victim)} .metric polyline`, (p) => p.getAttribute('data-count')));
+    const after = await serverPoints();
+    expect(onPage).toBeGreaterThanOrEqual(before - 1);
+    expect(onPage).toBeLessThanOrEqual(after + 1);
 
     const shot = await page.screenshot({ fullPage: true, path: 'artifacts/inspector.png' });
     expect(shot.byteLength).toBeGreaterThan(10_000);
