@@ -18,14 +18,22 @@ const USAGE = `usage: relay-actors demo [--duration <seconds>] [--rate <messages
   --rate <n>       messages published per second (default 50)
   --no-inspector   do not serve the inspector page
   --port <n>       inspector port (default: a free one)
-  --json           print the summary as one JSON line`;
+  --json           print only the summary on stdout, as one JSON line (the log goes to stderr)`;
 
 interface Summary {
+  /** Messages handed to the publisher pool. */
+  published: number;
+  /** Of those, taken (acked) by at least one relay. */
   sent: number;
+  /** Of the sent ones, received by the subscriber. */
   delivered: number;
   duplicates: number;
+  /** Sent but never delivered. */
   lost: number;
+  /** Publishes rejected with a typed error (the publisher knows they failed). */
   rejected: number;
+  /** Publishes neither sent nor rejected when the demo stopped (none, unless a relay never came back). */
+  unsettled: number;
   failovers: number;
   reconnects: number;
   durationS: number;
@@ -66,11 +74,16 @@ function parse(argv: string[]) {
     if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
     return n;
   };
+  const port = (raw: string | undefined): number => {
+    if (raw === undefined) return 0;
+    if (!/^\d+$/.test(raw) || Number(raw) > 65535) fail(`--port must be an integer from 0 to 65535, got "${raw}"`);
+    return Number(raw);
+  };
   return {
     durationS: num('duration', values.duration, 1, 86_400),
     rate: num('rate', values.rate, 1, 5000) ?? 50,
     inspector: !values['no-inspector'],
-    port: num('port', values.port, 0, 65535) ?? 0,
+    port: port(values.port),
     json: values.json,
   };
 }
@@ -125,7 +138,9 @@ export async function runDemo(argv: string[]): Promise<Summary> {
   const tty = process.stdout.isTTY === true && !opts.json;
   const t0 = Date.now();
   const elapsed = () => (Date.now() - t0) / 1000;
-  const log = (text: string): void => void process.stdout.write(`${elapsed().toFixed(1).padStart(6)} s  ${text}\n`);
+  // With --json, stdout carries only the summary; everything else is for people, on stderr.
+  const human = opts.json ? process.stderr : process.stdout;
+  const log = (text: string): void => void human.write(`${elapsed().toFixed(1).padStart(6)} s  ${text}\n`);
 
   const relays = await Promise.all(['A', 'B', 'C'].map(() => startTestRelay({ echo: false, ack: true, pubsub: true })));
   const names = new Map(relays.map((r, i) => [r.url, 'ABC'[i]!]));
@@ -166,13 +181,21 @@ export async function runDemo(argv: string[]): Promise<Summary> {
     else seen.add(m.seq);
   });
 
-  pub.start();
-  sub.start();
+  // The inspector first: a port it cannot listen on ends the demo before anything was dialled.
   let inspector: InspectorServer | undefined;
   if (opts.inspector) {
-    inspector = await serveInspector(pub, { port: opts.port, title: 'relay-actors demo: publisher pool' });
-    process.stdout.write(`inspector: ${inspector.url}\n  (open it in a browser on this machine; it shows the publisher pool and its three relays live)\n`);
+    try {
+      inspector = await serveInspector(pub, { port: opts.port, title: 'relay-actors demo: publisher pool' });
+    } catch (e) {
+      await Promise.all([pub.stop(), sub.stop()]);
+      await Promise.all(relays.map((r) => r.close()));
+      const code = (e as { code?: string }).code;
+      fail(`cannot serve the inspector on port ${opts.port}: ${code ? `${code} ` : ''}${(e as Error).message}`);
+    }
+    human.write(`inspector: ${inspector.url}\n  (open it in a browser on this machine; it shows the publisher pool and its three relays live)\n`);
   }
+  pub.start();
+  sub.start();
   await Promise.all([pub.waitFor('online', 10_000), sub.waitFor('online', 10_000)]);
   log(`relays A ${relays[0]!.url}, B ${relays[1]!.url}, C ${relays[2]!.url}; publishing ${opts.rate} messages/s`);
 
@@ -233,7 +256,7 @@ export async function runDemo(argv: string[]): Promise<Summary> {
       ...ps.relays.map(row),
       `subscriber pool: ${ss.state}`,
       ...ss.relays.map(row),
-      `sent ${acked.size}  delivered ${seen.size}  duplicates ${duplicates}  rejected ${rejected}  failovers ${failovers}  reconnects ${reconnects}`,
+      `published ${seq}  sent ${acked.size}  received ${seen.size}  duplicates ${duplicates}  rejected ${rejected}  failovers ${failovers}  reconnects ${reconnects}`,
     ];
     process.stdout.write(`${drawn ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
     drawn = lines.length;
@@ -280,26 +303,41 @@ export async function runDemo(argv: string[]): Promise<Summary> {
   await Promise.all(relays.map((r) => r.close()));
 
   // Lost: taken by a relay (the publisher was told it was sent) but never delivered. Rejected sends were
-  // reported to the publisher as failed, so they are not lost, whether or not they arrived.
+  // reported to the publisher as failed, so they are not lost, whether or not they arrived; delivered counts
+  // only sent messages, so sent = delivered + lost.
   const lost = missing();
   const sent = acked.size;
-  const summary: Summary = { sent, delivered: seen.size, duplicates, lost, rejected, failovers, reconnects, durationS: Math.round(elapsed() * 10) / 10 };
+  const delivered = sent - lost;
+  const summary: Summary = {
+    published: seq,
+    sent,
+    delivered,
+    duplicates,
+    lost,
+    rejected,
+    unsettled: seq - sent - rejected,
+    failovers,
+    reconnects,
+    durationS: Math.round(elapsed() * 10) / 10,
+  };
   if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     process.stdout.write(
       [
         'summary',
-        `  messages sent       ${sent}`,
+        `  messages published  ${summary.published}`,
+        `  sent (acked)        ${sent}`,
         `  delivered           ${summary.delivered}`,
         `  duplicates          ${duplicates}`,
         `  lost                ${lost}`,
         `  rejected (typed)    ${rejected}`,
+        ...(summary.unsettled > 0 ? [`  unsettled           ${summary.unsettled}`] : []),
         `  failovers           ${failovers}`,
         `  reconnects          ${reconnects}`,
         `stopped cleanly after ${summary.durationS} s`,
       ].join('\n') + '\n',
     );
   }
-  if (lost > 0 || duplicates > 0) process.exitCode = 1;
+  if (lost > 0 || duplicates > 0 || summary.unsettled > 0) process.exitCode = 1;
   return summary;
 }

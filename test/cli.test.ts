@@ -25,7 +25,10 @@ describe('relay-actors demo', () => {
     expect(r.out).toMatch(/relay A failed: upgrade 401/);
     expect(r.out).toMatch(/relay A connecting → failed/);
     expect(r.out).toMatch(/relay A failed → connecting/);
-    const sent = Number(/messages sent\s+(\d+)/.exec(r.out)?.[1]);
+    const sent = Number(/sent \(acked\)\s+(\d+)/.exec(r.out)?.[1]);
+    const published = Number(/messages published\s+(\d+)/.exec(r.out)?.[1]);
+    const rejected = Number(/rejected \(typed\)\s+(\d+)/.exec(r.out)?.[1]);
+    expect(sent + rejected).toBe(published);
     const delivered = Number(/delivered\s+(\d+)/.exec(r.out)?.[1]);
     expect(sent).toBeGreaterThan(500);
     expect(delivered).toBe(sent);
@@ -35,6 +38,32 @@ describe('relay-actors demo', () => {
     expect(Number(/reconnects\s+(\d+)/.exec(r.out)?.[1])).toBeGreaterThan(0);
     expect(r.out).toContain('stopped cleanly');
   }, 70_000);
+});
+
+describe('relay-actors demo --json', () => {
+  it('prints only the summary on stdout, as one JSON line whose counts add up', async () => {
+    const r = await run(['demo', '--duration', '3', '--json', '--rate', '100'], 40_000);
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]!) as Record<string, number>;
+    expect(s.published).toBeGreaterThan(100);
+    // Every publish was settled: sent (acked) or rejected with a typed error; what was sent arrived, once.
+    expect(s.sent! + s.rejected! + s.unsettled!).toBe(s.published);
+    expect(s.unsettled).toBe(0);
+    expect(s.delivered).toBe(s.sent);
+    expect(s.lost).toBe(0);
+    expect(s.duplicates).toBe(0);
+    // The log and the inspector URL went to stderr.
+    expect(r.err).toMatch(/inspector: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+    expect(r.err).toContain('relay A crashes');
+  }, 50_000);
+
+  it('exits 2 for a bad --port', async () => {
+    const r = await run(['demo', '--port=1.5'], 20_000);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--port must be an integer from 0 to 65535');
+  });
 });
 
 describe('relay-actors watch', () => {
