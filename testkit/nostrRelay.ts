@@ -11,10 +11,8 @@
  * await relay.kill();     // the client sees 1006 and starts reconnecting
  * await relay.restart();  // same port, stored events kept
  */
-import { createServer } from 'node:http';
-import type { IncomingMessage as HttpRequest, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage as HttpRequest, Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { NostrRelay } from '@nostr-relay/core';
 import {
   createOutgoingClosedMessage,
@@ -36,6 +34,7 @@ import type {
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import type { NostrEvent } from '../adapters/nostrProtocol.ts';
+import { listenForUpgrades, noop, relisten, Sleeps } from './listen.ts';
 
 /** Options of {@link startNostrRelay}. */
 export interface NostrTestRelayOptions {
@@ -195,7 +194,6 @@ const requireAuth: HandleMessagePlugin = {
   },
 };
 
-const noop = (): void => {};
 const SILENT: Logger = { setLogLevel: noop, debug: noop, info: noop, warn: noop, error: noop };
 
 interface Waiter {
@@ -213,7 +211,7 @@ class LoopbackNostrRelay implements NostrTestRelay {
   readonly #clients = new Set<WebSocket>();
   readonly #sockets = new Set<Socket>();
   readonly #waiters = new Set<Waiter>();
-  readonly #sleeps = new Set<{ timer: ReturnType<typeof setTimeout>; wake: () => void }>();
+  readonly #sleeps = new Sleeps();
   readonly #restartAttempts: number;
   readonly #restartRetryDelayMs: number;
   #server: Server | undefined;
@@ -297,11 +295,7 @@ class LoopbackNostrRelay implements NostrTestRelay {
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closed = true;
-      for (const sleep of this.#sleeps) {
-        clearTimeout(sleep.timer);
-        sleep.wake();
-      }
-      this.#sleeps.clear();
+      this.#sleeps.wakeAll();
       for (const waiter of this.#waiters) {
         clearTimeout(waiter.timer);
         waiter.reject(new Error(`waitForConnections(${waiter.n}): the relay was closed`));
@@ -337,59 +331,24 @@ class LoopbackNostrRelay implements NostrTestRelay {
   }
 
   #listen(port: number): Promise<Server> {
-    const server = createServer();
-    server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.on('error', noop);
-      socket.once('close', () => this.#sockets.delete(socket));
-    });
-    server.on('request', (_req: HttpRequest, res: ServerResponse) => {
-      res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' });
-      res.end('WebSocket upgrade required\n');
-    });
-    server.on('upgrade', (req: HttpRequest, socket: Duplex, head: Buffer) => {
+    return listenForUpgrades(port, HOST, this.#sockets, (server, req, socket, head) => {
       // A late upgrade on a server being killed must not slip through.
       if (this.#server !== server) {
         socket.destroy();
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req));
-    });
-    return new Promise<Server>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        server.off('listening', onListening);
-        reject(error);
-      };
-      const onListening = (): void => {
-        server.off('error', onError);
-        server.on('error', noop);
-        resolve(server);
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen({ port, host: HOST, exclusive: true });
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req as HttpRequest));
     });
   }
 
-  async #listenWithRetry(port: number): Promise<Server> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.#closed) throw new Error('NostrTestRelay.restart(): the relay was closed');
-      try {
-        return await this.#listen(port);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= this.#restartAttempts) throw error;
-      }
-      await new Promise<void>((resolve) => {
-        const sleep = {
-          timer: setTimeout(() => {
-            this.#sleeps.delete(sleep);
-            resolve();
-          }, this.#restartRetryDelayMs),
-          wake: resolve,
-        };
-        this.#sleeps.add(sleep);
-      });
-    }
+  #listenWithRetry(port: number): Promise<Server> {
+    return relisten((p) => this.#listen(p), port, {
+      name: 'NostrTestRelay',
+      attempts: this.#restartAttempts,
+      delayMs: this.#restartRetryDelayMs,
+      closed: () => this.#closed,
+      sleeps: this.#sleeps,
+    });
   }
 
   #onConnection(ws: WebSocket, req: HttpRequest): void {

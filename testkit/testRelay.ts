@@ -12,11 +12,12 @@
  * await relay.kill();      // connection drops with 1006, new dials get ECONNREFUSED
  * await relay.restart();   // same port accepts again
  */
-import { createServer, STATUS_CODES } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { listenForUpgrades, noop, relisten, Sleeps } from './listen.ts';
 import type { RawData } from 'ws';
 
 /** How the relay answers a `{"type":"hello", ...}` frame. */
@@ -209,11 +210,6 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-interface Sleep {
-  timer: NodeJS.Timeout;
-  wake: () => void;
-}
-
 /**
  * Starts a {@link TestRelay} listening on `ws://127.0.0.1:<port>`.
  *
@@ -226,7 +222,6 @@ export async function startTestRelay(options: TestRelayOptions = {}): Promise<Te
   return relay;
 }
 
-const noop = (): void => {};
 
 function toBuffer(raw: RawData): Buffer {
   if (Buffer.isBuffer(raw)) return raw;
@@ -259,7 +254,7 @@ class LoopbackRelay implements TestRelay {
   readonly #open = new Set<WebSocket>();
   readonly #handlers = new Set<TestRelayMessageHandler>();
   readonly #timers = new Set<NodeJS.Timeout>();
-  readonly #sleeps = new Set<Sleep>();
+  readonly #sleeps = new Sleeps();
   readonly #waiters = new Set<Waiter>();
   /** Answers due while paused, sent on resume. */
   #held: { client: WebSocket; answers: Answer[] }[] = [];
@@ -465,11 +460,7 @@ class LoopbackRelay implements TestRelay {
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closed = true;
-      for (const sleep of this.#sleeps) {
-        clearTimeout(sleep.timer);
-        sleep.wake();
-      }
-      this.#sleeps.clear();
+      this.#sleeps.wakeAll();
       for (const waiter of this.#waiters) {
         clearTimeout(waiter.timer);
         waiter.reject(new Error(`waitForConnections(${waiter.n}): the relay was closed`));
@@ -512,62 +503,16 @@ class LoopbackRelay implements TestRelay {
   }
 
   #listen(port: number): Promise<Server> {
-    const server = createServer();
-    server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.on('error', noop);
-      socket.once('close', () => this.#sockets.delete(socket));
-    });
-    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-      res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' });
-      res.end('WebSocket upgrade required\n');
-    });
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      this.#onUpgrade(server, req, socket, head),
-    );
-    return new Promise<Server>((resolve, reject) => {
-      const onError = (err: Error) => {
-        server.off('listening', onListening);
-        reject(err);
-      };
-      const onListening = () => {
-        server.off('error', onError);
-        server.on('error', noop);
-        resolve(server);
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen({ port, host: HOST, exclusive: true });
-    });
+    return listenForUpgrades(port, HOST, this.#sockets, (server, req, socket, head) => this.#onUpgrade(server, req, socket, head));
   }
 
-  async #listenWithRetry(port: number): Promise<Server> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.#closed) throw new Error('TestRelay.restart(): the relay was closed');
-      try {
-        return await this.#listen(port);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EADDRINUSE') throw err;
-        if (attempt >= this.#restartAttempts) {
-          throw new Error(`TestRelay.restart(): port ${port} still in use after ${attempt} attempt(s)`, { cause: err });
-        }
-      }
-      await this.#sleep(this.#restartRetryDelayMs);
-    }
-  }
-
-  /** A wait that close() cuts short. */
-  #sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const sleep: Sleep = {
-        timer: setTimeout(() => {
-          this.#sleeps.delete(sleep);
-          resolve();
-        }, ms),
-        wake: resolve,
-      };
-      this.#sleeps.add(sleep);
+  #listenWithRetry(port: number): Promise<Server> {
+    return relisten((p) => this.#listen(p), port, {
+      name: 'TestRelay',
+      attempts: this.#restartAttempts,
+      delayMs: this.#restartRetryDelayMs,
+      closed: () => this.#closed,
+      sleeps: this.#sleeps,
     });
   }
 
