@@ -2,15 +2,12 @@
  * The CLI as users run it (a child process through the package's bin): the demo for 20 s with its scripted faults
  * must lose nothing and duplicate nothing; `watch` prints health and exits 0 / 1 / 2 as documented.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startTestRelay } from '../testkit/index.ts';
-import { freePort, runNode } from './helpers.ts';
+import { cleanupAfterEach, freePort, runNode } from './helpers.ts';
 import { startNostrRelay } from '../testkit/nostrRelay.ts';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupAfterEach();
 
 /** Runs the package's bin as users do. */
 const run = (args: string[], limitMs: number) => runNode(['cli/relay-actors.mjs', ...args], limitMs);

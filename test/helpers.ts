@@ -1,5 +1,5 @@
 /** Shared test helpers: bounded waits on conditions (never fixed sleeps) and a handle-leak check. */
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 
 /** Resolves when `predicate()` holds, checking on every event-loop turn; rejects after `timeoutMs`. */
 export async function waitUntil(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
@@ -75,4 +75,16 @@ export async function freePort(): Promise<number> {
   const { port } = s.address() as { port: number };
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
+}
+
+/**
+ * A list of clean-ups that runs after each test of the calling file, last registered first (so what a test built
+ * on top goes before what it stands on). Push a function for every relay, pool, server or socket a test opens.
+ */
+export function cleanupAfterEach(): Array<() => unknown> {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return cleanups;
 }

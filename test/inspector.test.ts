@@ -5,19 +5,16 @@
  * (test/browser/).
  */
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createActor, createMachine, setup } from 'xstate';
 import { createRelay, createRelayPool, InvalidOptionError, poolMachine, relayMachine } from '../index.ts';
 import { activeStateIds, machineGraph, serveInspector, stateIds, type FeedMessage, type InspectorServer } from '../inspector/index.ts';
 import { startTestRelay, type TestRelay } from '../testkit/index.ts';
-import { expectNoLeaks, handleCounts, waitUntil } from './helpers.ts';
+import { cleanupAfterEach, expectNoLeaks, handleCounts, waitUntil } from './helpers.ts';
 
 const FAST = { heartbeat: { interval: 200, timeout: 200, maxMissed: 2 }, backoff: { base: 30, max: 200, stableAfter: 200 }, closeTimeout: 300 };
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupAfterEach();
 
 /** A feed client that records every message. */
 async function listen(url: string, headers: Record<string, string> = {}): Promise<{ messages: FeedMessage[]; text: string[]; ws: WebSocket }> {

@@ -4,17 +4,14 @@
  * by itself after `stop()`, whether or not anything was listening.
  */
 import { createWebSocketReceiver } from '@statelyai/inspect';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createRelayPool, InvalidOptionError } from '../index.ts';
 import { statelyInspector, sanitizeEvent } from '../inspector/stately.ts';
 import { startTestRelay } from '../testkit/index.ts';
-import { freePort, runNode, waitUntil } from './helpers.ts';
+import { cleanupAfterEach, freePort, runNode, waitUntil } from './helpers.ts';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupAfterEach();
 
 /** What `@statelyai/inspect/server` does, on port 0: every message from one client goes to all the others. */
 async function startHub(): Promise<{ url: string; close(): Promise<void> }> {
