@@ -1,19 +1,19 @@
 /**
- * relay-actors for Node: resilient WebSocket relay connections as XState v5 actors, with RxJS telemetry.
- * This entry binds the Node defaults (`wsTransport()`, `jsonProtocol()`); `core.ts` has the platform-free API.
+ * relay-actors for Node (the root entry under the `node` export condition): resilient WebSocket relay connections
+ * as XState v5 actors, with RxJS telemetry. `createRelay` and `createRelayPool` default the transport to
+ * `wsTransport()` and the protocol to `jsonProtocol()`. Bundlers get `browser.ts` instead (same API, the platform
+ * `WebSocket`); `relay-actors/core` is the platform-free API.
  */
-import { createRelay as createCoreRelay, type Relay } from './machines/createRelay.ts';
-import { createRelayPool as createCorePool, type RelayPool, type RelayPoolOptions } from './machines/createRelayPool.ts';
-import type { RelayOptions } from './machines/options.ts';
-import { jsonProtocol } from './adapters/jsonProtocol.ts';
+import type { Relay } from './machines/createRelay.ts';
+import type { RelayPool } from './machines/createRelayPool.ts';
+import { createRelayOn, createRelayPoolOn, type DefaultedRelayOptions, type DefaultedRelayPoolOptions, type PlatformDefaults } from './adapters/platform.ts';
 import { wsTransport } from './adapters/wsTransport.ts';
 
 export * from './core.ts';
-export { wsTransport } from './adapters/wsTransport.ts';
+export { wsTransport, type WsTransportOptions } from './adapters/wsTransport.ts';
+export type { DefaultedRelayOptions, DefaultedRelayPoolOptions } from './adapters/platform.ts';
 
-/** Options of the Node `createRelay`: like the core's, with `transport` and `protocol` optional. */
-export type NodeRelayOptions<Out = Record<string, unknown>, In = Record<string, unknown>> = Omit<RelayOptions<Out, In>, 'transport' | 'protocol'> &
-  Partial<Pick<RelayOptions<Out, In>, 'transport' | 'protocol'>>;
+const NODE: PlatformDefaults = { transport: wsTransport };
 
 /**
  * Creates one relay actor; transport defaults to `wsTransport()`, protocol to `jsonProtocol()`.
@@ -25,17 +25,9 @@ export type NodeRelayOptions<Out = Record<string, unknown>, In = Record<string, 
  * await relay.send({ type: 'greet', text: 'hi' });
  * await relay.stop();
  */
-export function createRelay<Out = Record<string, unknown>, In = Record<string, unknown>>(url: string, options: NodeRelayOptions<Out, In> = {}): Relay<Out, In> {
-  return createCoreRelay<Out, In>(url, {
-    ...options,
-    transport: options.transport ?? wsTransport(),
-    protocol: options.protocol ?? (jsonProtocol() as unknown as RelayOptions<Out, In>['protocol']),
-  });
+export function createRelay<Out = Record<string, unknown>, In = Record<string, unknown>>(url: string, options: DefaultedRelayOptions<Out, In> = {}): Relay<Out, In> {
+  return createRelayOn(NODE, url, options);
 }
-
-/** Options of the Node `createRelayPool`: like the core's, with `transport` and `protocol` optional. */
-export type NodeRelayPoolOptions<Out = Record<string, unknown>, In = Record<string, unknown>, Req = unknown> = Omit<RelayPoolOptions<Out, In, Req>, 'transport' | 'protocol'> &
-  Partial<Pick<RelayPoolOptions<Out, In, Req>, 'transport' | 'protocol'>>;
 
 /**
  * Creates a relay pool; transport defaults to `wsTransport()`, protocol to `jsonProtocol()`.
@@ -47,10 +39,8 @@ export type NodeRelayPoolOptions<Out = Record<string, unknown>, In = Record<stri
  * await pool.send({ type: 'post', topic: 'news', text: 'hi' });
  * await pool.stop();
  */
-export function createRelayPool<Out = Record<string, unknown>, In = Record<string, unknown>, Req = unknown>(options: NodeRelayPoolOptions<Out, In, Req> = {}): RelayPool<Out, In, Req> {
-  return createCorePool<Out, In, Req>({
-    ...options,
-    transport: options.transport ?? wsTransport(),
-    protocol: options.protocol ?? (jsonProtocol() as unknown as RelayPoolOptions<Out, In, Req>['protocol']),
-  });
+export function createRelayPool<Out = Record<string, unknown>, In = Record<string, unknown>, Req = unknown>(
+  options: DefaultedRelayPoolOptions<Out, In, Req> = {},
+): RelayPool<Out, In, Req> {
+  return createRelayPoolOn(NODE, options);
 }

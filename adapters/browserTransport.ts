@@ -158,7 +158,9 @@ function dialBrowser(
       if (done || localClose || !ws || ws.readyState !== OPEN) {
         throw new Error(`Cannot send: the socket to ${url} is not open`);
       }
-      ws.send(data);
+      // TypeScript 5.9+'s DOM lib types `send` as taking ArrayBuffer-backed views only; a Frame's bytes are
+      // ArrayBuffer-backed (SharedArrayBuffer views are refused by browsers anyway).
+      ws.send(data as string | Uint8Array<ArrayBuffer>);
     },
     close(code?: number, reason?: string): void {
       if (done || !ws) return;

@@ -1,7 +1,9 @@
+#!/usr/bin/env node
 /**
  * `relay-actors <command>`:
  *   demo (the default)  the demo on embedded local relays, with the inspector
  *   watch <url…>        health of real relays
+ *   --version           the package version
  */
 const USAGE = `usage: relay-actors <command> [options]
 
@@ -9,6 +11,9 @@ commands:
   demo               the demo on three embedded local relays, with faults, the inspector and a live view (default)
   watch <url…>       connect to relays and print their health live
   help               this text
+
+options:
+  --version          print the version and exit
 
 run "relay-actors <command> --help" for the options of a command`;
 
@@ -19,6 +24,9 @@ if (command === 'demo') {
 } else if (command === 'watch') {
   const { runWatch } = await import('./watch.ts');
   await runWatch(rest);
+} else if (command === '--version' || command === '-v' || command === 'version') {
+  const { packageVersion } = await import('./version.ts');
+  process.stdout.write(`${packageVersion()}\n`);
 } else if (command === 'help' || command === '--help' || command === '-h') {
   process.stdout.write(`${USAGE}\n`);
 } else {

@@ -1,7 +1,8 @@
 /**
- * The CLI as users run it (a child process through the package's bin): the demo for 20 s with its scripted faults
+ * The CLI in a child process, from its sources (test/package runs the compiled bin from the tarball): the demo for 20 s with its scripted faults
  * must lose nothing and duplicate nothing; `watch` prints health and exits 0 / 1 / 2 as documented.
  */
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { startTestRelay } from '../testkit/index.ts';
 import { cleanupAfterEach, freePort, runNode } from './helpers.ts';
@@ -9,8 +10,8 @@ import { startNostrRelay } from '../testkit/nostrRelay.ts';
 
 const cleanups = cleanupAfterEach();
 
-/** Runs the package's bin as users do. */
-const run = (args: string[], limitMs: number) => runNode(['cli/relay-actors.mjs', ...args], limitMs);
+/** Runs `relay-actors <args>` from the sources. */
+const run = (args: string[], limitMs: number) => runNode(['--import', 'tsx', 'cli/main.ts', ...args], limitMs);
 
 describe('relay-actors demo', () => {
   it('runs the fault script for 20 s, prints the inspector URL, and exits 0 with lost 0 and duplicates 0', async () => {
@@ -60,6 +61,15 @@ describe('relay-actors demo --json', () => {
     const r = await run(['demo', '--port=1.5'], 20_000);
     expect(r.code).toBe(2);
     expect(r.err).toContain('--port must be an integer from 0 to 65535');
+  });
+});
+
+describe('relay-actors --version', () => {
+  it('prints the version of package.json', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const r = await run(['--version'], 15_000);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`${version}\n`);
   });
 });
 
