@@ -181,12 +181,12 @@ describe('the bundle in headless Chromium', () => {
   });
 
   afterAll(async () => {
-    // Each step runs even when an earlier one failed, so nothing outlives the file.
-    await page?.evaluate(() => (window as unknown as AppWindow).app.stopAll()).catch(() => {});
-    await browser?.close();
-    await relayServer?.close();
-    web?.closeAllConnections();
-    await new Promise((resolve) => (web ? web.close(resolve) : resolve(undefined)));
+    await inTurn([
+      () => page?.evaluate(() => (window as unknown as AppWindow).app.stopAll()),
+      () => browser?.close(),
+      () => relayServer?.close(),
+      () => closeServer(web),
+    ]);
   });
 
   /** Waits (bounded) until relay `name` is in `state`; on timeout says where it is and what happened. */
@@ -262,6 +262,19 @@ function port(server: Server): number {
   const address = server.address();
   if (typeof address !== 'object' || !address) throw new Error('the page server is not listening');
   return address.port;
+}
+
+/** Runs every cleanup step even when an earlier one fails (so nothing outlives the file), then throws the first error. */
+async function inTurn(steps: Array<() => Promise<unknown> | undefined>): Promise<void> {
+  const errors: unknown[] = [];
+  for (const step of steps) await Promise.resolve().then(step).catch((e: unknown) => errors.push(e));
+  if (errors.length > 0) throw errors[0];
+}
+
+function closeServer(server: Server | undefined): Promise<void> {
+  if (!server) return Promise.resolve();
+  server.closeAllConnections();
+  return new Promise((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
 }
 
 /** Collects uncaught page errors and console errors, except Chromium's own log of a refused WebSocket dial. */

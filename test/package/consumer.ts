@@ -1,6 +1,6 @@
 /** Fresh consumer projects in a temp folder with the packed tarball installed, and bounded child processes. */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,4 +75,10 @@ export async function createConsumer(tarball: string, packageJson: Record<string
 export async function treeBytes(dir: string): Promise<number> {
   const r = await run('du', ['-sb', dir], { cwd: dir, limitMs: 30_000 });
   return Number(r.out.split('\t')[0]);
+}
+
+/** The README's ```ts blocks, verbatim. */
+export function readmeBlocks(): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  return [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? '');
 }

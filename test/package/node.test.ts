@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestRelay } from '../../testkit/index.ts';
-import { createConsumer, ROOT, run, treeBytes, type Consumer } from './consumer.ts';
+import { transformSync } from 'esbuild';
+import { createConsumer, readmeBlocks, ROOT, run, treeBytes, type Consumer } from './consumer.ts';
 
 const ESM = `import { createRelay, createRelayPool, RelayActorsError } from 'relay-actors';
 import { startTestRelay } from 'relay-actors/testing';
@@ -70,6 +71,22 @@ describe('plain node consumers of the tarball', () => {
     const r = await run(process.execPath, ['cjs.cjs'], { cwd: consumer.dir, limitMs: 20_000 });
     expect(r.code, `exited by itself with 0; stderr: ${r.err}`).toBe(0);
     expect(JSON.parse(r.out)).toEqual({ relay: 'cjs relay', pool: 'cjs pool', typed: 'STOPPED' });
+  });
+});
+
+describe('the README, run as written', () => {
+  // Only the blocks that bring their own relays (the test kit) can run here: the others name example hosts.
+  const runnable = readmeBlocks().filter((code) => code.includes("from 'relay-actors/testing'"));
+
+  it('has a self-contained block to run', () => expect(runnable.length).toBeGreaterThan(0));
+
+  runnable.forEach((code, i) => {
+    it(`test kit block ${i + 1} runs against the tarball and exits by itself`, async () => {
+      consumer.write({ [`readme-${i + 1}.mjs`]: transformSync(code, { loader: 'ts', format: 'esm' }).code });
+      const r = await run(process.execPath, [`readme-${i + 1}.mjs`], { cwd: consumer.dir, limitMs: 20_000 });
+      expect(r.err).toBe('');
+      expect(r.code, 'exited by itself with 0').toBe(0);
+    });
   });
 });
 

@@ -13,16 +13,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createConsumer, ROOT, run, type Consumer } from './consumer.ts';
+import { createConsumer, readmeBlocks, ROOT, run, type Consumer } from './consumer.ts';
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
 /** Optional peers the README's examples use (`relay-actors/stately`, `relay-actors/testing/nostr`). */
 const PEERS = ['@statelyai/inspect', '@nostr-relay/core', '@nostr-relay/common'].map((name) => `${name}@${pkg.devDependencies[name]}`);
-
-/** The README's ```ts blocks, verbatim. */
-export function readmeBlocks(readme: string): string[] {
-  return [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? '');
-}
 
 const STRICT = {
   strict: true,
@@ -54,7 +49,7 @@ export const transport = wsTransport(options);
 
 let consumer: Consumer;
 let ts6Dir: string;
-const blocks = readmeBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+const blocks = readmeBlocks();
 
 beforeAll(async () => {
   consumer = await createConsumer(inject('tarball'), { type: 'module' }, PEERS);
