@@ -1,6 +1,8 @@
 /**
  * Platform-free entry: nothing here imports a WebSocket implementation, so it bundles for browsers.
  * Pass `browserTransport()` (or your own) as `transport`.
+ *
+ * @module relay-actors/core
  */
 export { createRelay, publicState, relayFacade, type Relay, type RelayLifecycle, type SendOptions } from './machines/createRelay.ts';
 export {
@@ -41,11 +43,14 @@ export {
   type ResolvedRelayOptions,
   type WakeOptions,
 } from './machines/options.ts';
-export { createScheduler, sharedScheduler, type Clock, type Scheduler } from './machines/scheduler.ts';
+export { createScheduler, sharedScheduler, type Cancel, type Clock, type Scheduler } from './machines/scheduler.ts';
 export { createWakeDetector, wakeDetector, type WakeDetector } from './machines/wake.ts';
 export type * from './adapters/types.ts';
 export { browserTransport, browserNetwork } from './adapters/browserTransport.ts';
+export type { BrowserTransportOptions, NetworkEventSource, NetworkMonitor } from './adapters/browserTransport.ts';
 export { memoryTransport } from './adapters/memoryTransport.ts';
+export type { MemoryTransport, MemoryTransportOptions } from './adapters/memoryTransport.ts';
 export { jsonProtocol } from './adapters/jsonProtocol.ts';
+export type { JsonObject, JsonProtocolOptions } from './adapters/jsonProtocol.ts';
 export { nostrProtocol } from './adapters/nostrProtocol.ts';
 export type { NostrEvent, NostrEventTemplate, NostrFilter, NostrProtocolOptions, NostrSigner } from './adapters/nostrProtocol.ts';

@@ -1,8 +1,12 @@
 /**
  * relay-actors for Node (the root entry under the `node` export condition): resilient WebSocket relay connections
  * as XState v5 actors, with RxJS telemetry. `createRelay` and `createRelayPool` default the transport to
- * `wsTransport()` and the protocol to `jsonProtocol()`. Bundlers get `browser.ts` instead (same API, the platform
- * `WebSocket`); `relay-actors/core` is the platform-free API.
+ * `wsTransport()` and the protocol to `jsonProtocol()`. Bundlers and browsers get `browser.ts` instead: the same
+ * exports minus `wsTransport`, with `createRelay` and `createRelayPool` defaulting the transport to
+ * `browserTransport()` (the platform `WebSocket`) and the network signal to `browserNetwork()`. These docs show
+ * the Node entry. `relay-actors/core` is the platform-free API.
+ *
+ * @module relay-actors
  */
 import type { Relay } from './machines/createRelay.ts';
 import type { RelayPool } from './machines/createRelayPool.ts';

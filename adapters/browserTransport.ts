@@ -229,7 +229,9 @@ export interface NetworkMonitor {
 
 /** Where `online`/`offline` events come from: `window`, `self` in a worker, or any `EventTarget`. */
 export interface NetworkEventSource {
+  /** Adds `listener` for `type` (`'online'` or `'offline'`). */
   addEventListener(type: string, listener: () => void): void;
+  /** Removes a listener added with `addEventListener`. */
   removeEventListener(type: string, listener: () => void): void;
 }
 

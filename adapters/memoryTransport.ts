@@ -12,7 +12,9 @@ import type { DialOptions, DisconnectInfo, Frame, Transport, TransportHandlers, 
 
 /** A timer source: XState's `SimulatedClock` fits, as does `{ setTimeout, clearTimeout }` of the platform. */
 export interface MemoryClock {
+  /** Calls `fn` after `ms`; returns an id for `clearTimeout`. */
   setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a pending `setTimeout` by its id. */
   clearTimeout(id: any): void;
   /** Current time in ms; used to keep delayed frames in order when the delay changes. Default `Date.now()`. */
   now?(): number;

@@ -61,7 +61,7 @@ const OPEN = 1;
  * - `onMessage`/`onPong` are reported only while open and before `close()`/`terminate()` was called.
  * - Handlers are never called from within `connect()`, and never after `onClose`.
  *
- * @param options - see {@link WsTransportOptions}; every field optional.
+ * @param options - see {@link WsTransportOptions}; default `{}`: `ws`'s `WebSocket` with `ws`'s defaults.
  * @returns A transport named `ws`.
  * @example
  * const transport = wsTransport();

@@ -88,7 +88,15 @@ interface ActorRecord {
 
 const RELAY_CONTEXT_KEYS = ['url', 'attempt', 'retryDelayMs', 'nextRetryAt', 'lastClose', 'failure', 'heartbeat', 'heartbeatNote', 'connectedAt'] as const;
 
-/** The serialisable part of a context: known fields of our machines, primitives of others. */
+/**
+ * The serialisable part of a context: for `relay` machines their known fields (URL redacted, no runtime); for
+ * other machines their primitive fields and string arrays, URLs inside strings redacted and strings over 200
+ * characters cut.
+ *
+ * @example
+ * sanitizeContext('relay', relay.actor.getSnapshot().context); // { url: 'wss://***@relay.example', attempt: 1, ... } (no runtime)
+ * sanitizeContext('my-machine', { count: 2, token: 'see wss://u:p@h/?k=v', user: { id: 1 } }); // { count: 2, token: 'see wss://***@h/?k=***' }
+ */
 export function sanitizeContext(machine: string, context: unknown): Record<string, unknown> {
   if (!context || typeof context !== 'object') return {};
   const c = context as Record<string, unknown>;
@@ -106,7 +114,12 @@ export function sanitizeContext(machine: string, context: unknown): Record<strin
   return out;
 }
 
-/** Redacts anything URL-shaped inside a string. */
+/**
+ * Redacts anything URL-shaped (`ws`, `wss`, `http`, `https`) inside a string: credentials and query values.
+ *
+ * @example
+ * redactString('dial wss://user:pw@relay.example/?token=abc failed') // 'dial wss://***@relay.example/?token=*** failed'
+ */
 export function redactString(text: string): string {
   return text.replace(/\b(?:wss?|https?):\/\/[^\s"'<>]+/g, (url) => {
     try {
@@ -117,7 +130,13 @@ export function redactString(text: string): string {
   });
 }
 
-/** The state value as a dotted path: `{ live: 'open' }` → `live.open`. */
+/**
+ * The state value as a dotted path: `{ live: 'open' }` → `live.open`.
+ *
+ * @example
+ * valuePath({ live: 'open' }) // 'live.open'
+ * valuePath('idle')           // 'idle'
+ */
 export function valuePath(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value && typeof value === 'object') {
@@ -131,7 +150,18 @@ export function valuePath(value: unknown): string {
   return '';
 }
 
-/** Why a transition happened, from the event that caused it and the context it led to. */
+/**
+ * Why a transition happened, from the event that caused it and the context it led to (the inspector's log
+ * line); null when there is nothing to say.
+ *
+ * @example
+ * transitionReason({ type: 'PONG_TIMEOUT', missed: 2 }, {}, 'live.degraded') // 'missed pongs 2'
+ * transitionReason(
+ *   { type: 'CONNECTION_LOST', info: { code: 1006 }, verdict: { action: 'retry', reason: 'abnormal close' } },
+ *   { retryDelayMs: 1000, attempt: 1 },
+ *   'reconnecting',
+ * ); // 'close 1006 · retry: abnormal close · retry in 1000 ms (attempt 1)'
+ */
 export function transitionReason(event: Record<string, unknown>, context: Record<string, unknown>, to: string): string | null {
   const parts: string[] = [];
   switch (event.type) {
@@ -200,8 +230,18 @@ export function machineOf(ref: AnyActorRef): AnyStateMachine | undefined {
 }
 
 /**
- * Keeps the current picture of a target and reports every change as a `FeedItem`. Create it with `attach`,
- * read `init()` for a new page, listen with `onItem`, and `detach()` when done.
+ * Keeps the current picture of a target (pool, relay or any actor) and reports every change as a `FeedItem`:
+ * what {@link serveInspector} streams to its page. Create it and `attach()`, send `init()` to a new page, listen
+ * with `onItem`, and `detach()` when done. `logSize` bounds the kept log, `title` names the page.
+ *
+ * @example
+ * import { InspectorFeed } from 'relay-actors/inspector';
+ * const feed = new InspectorFeed(pool, { logSize: 500, title: 'my pool' }).attach();
+ * page.send(JSON.stringify(feed.init()));                              // the whole picture first
+ * const off = feed.onItem((item) => page.send(JSON.stringify(item))); // then every change
+ * // …
+ * off();
+ * feed.detach();
  */
 export class InspectorFeed {
   private readonly actors = new Map<AnyActorRef, ActorRecord>();

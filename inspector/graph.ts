@@ -104,13 +104,24 @@ function walk(node: NodeLike): StateNodeJSON {
   };
 }
 
-/** The statechart of `machine` as plain, serialisable data. */
+/**
+ * The statechart of `machine` as plain, serialisable data.
+ *
+ * @example
+ * const graph = machineGraph(relayMachine);
+ * graph.root.states.map((s) => s.key); // ['idle', 'live', 'reconnecting', 'failed', 'closed']
+ */
 export function machineGraph(machine: AnyStateMachine): MachineGraph {
   const root = machine.root as unknown as NodeLike;
   return { id: machine.id, root: walk(root) };
 }
 
-/** Every state id of a graph, depth first (the root included). */
+/**
+ * Every state id of a graph, depth first (the root included).
+ *
+ * @example
+ * stateIds(machineGraph(relayMachine)); // ['relay', 'relay.idle', 'relay.live', 'relay.live.connecting', ...]
+ */
 export function stateIds(graph: MachineGraph): string[] {
   const out: string[] = [];
   const visit = (n: StateNodeJSON) => {
@@ -124,6 +135,9 @@ export function stateIds(graph: MachineGraph): string[] {
 /**
  * The ids of the active state nodes for a snapshot's `value` (`{ live: 'open' }` → `relay`, `relay.live`,
  * `relay.live.open`), resolved against the graph so that custom state ids still work.
+ *
+ * @example
+ * activeStateIds(machineGraph(relayMachine), { live: 'open' }); // ['relay', 'relay.live', 'relay.live.open']
  */
 export function activeStateIds(graph: MachineGraph, value: unknown): string[] {
   const out: string[] = [graph.root.id];

@@ -2,6 +2,8 @@
  * The offline inspector: `serveInspector(poolOrRelayOrActor)` serves a self-contained page that draws every
  * machine and lights its current state live. Node only (it runs an HTTP server); import it from
  * `relay-actors/inspector`. The Stately bridge is a separate entry, `relay-actors/stately`.
+ *
+ * @module relay-actors/inspector
  */
 export { serveInspector, type InspectorOptions, type InspectorServer } from './serveInspector.ts';
 export { InspectorFeed, sanitizeContext, redactString, transitionReason, valuePath, SERIES_LENGTH } from './feed.ts';

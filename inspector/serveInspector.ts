@@ -82,6 +82,9 @@ function validate(options: InspectorOptions): void {
 /**
  * Serves the offline inspector for a pool, a relay or any XState actor.
  *
+ * @param options - see {@link InspectorOptions}; default: a free port on 127.0.0.1, a random token, 500 log
+ *   entries, updates batched every 50 ms.
+ * @returns The running server; open its `url` (token included) in a browser.
  * @example
  * const inspector = await serveInspector(pool);
  * console.log(`inspector: ${inspector.url}`);

@@ -7,6 +7,8 @@
  * forever (even after `stop()`, which keeps a Node process alive), this bridge retries a bounded number of times
  * on unref'd timers and `stop()` ends everything. Contexts are sanitised (no runtimes, URLs redacted) before they
  * are serialised.
+ *
+ * @module relay-actors/stately
  */
 import { createBrowserInspector, createInspector } from '@statelyai/inspect';
 import type { Subscription } from 'rxjs';
@@ -31,16 +33,26 @@ export interface StatelyInspectorOptions {
   WebSocket?: WebSocketLikeConstructor;
 }
 
+/** The part of a WebSocket the bridge uses: the WHATWG class and `ws`'s both fit. */
 interface WebSocketLike {
+  /** `1` (OPEN) when frames can be sent. */
   readyState: number;
+  /** Sends one text frame. */
   send(data: string): void;
+  /** Closes the socket. */
   close(code?: number): void;
+  /** Set by the bridge: the socket opened. */
   onopen: ((ev: unknown) => void) | null;
+  /** Set by the bridge: the socket closed (it then retries). */
   onclose: ((ev: unknown) => void) | null;
+  /** Set by the bridge (to a no-op): a socket error; the close that follows drives the retry. */
   onerror: ((ev: unknown) => void) | null;
+  /** Set by the bridge: an inbound frame (ignored). */
   onmessage: ((ev: unknown) => void) | null;
 }
+/** A WebSocket class (`globalThis.WebSocket`, `ws`'s `WebSocket`) for {@link StatelyInspectorOptions.WebSocket}. */
 type WebSocketLikeConstructor = new (url: string) => WebSocketLike;
+export type { WebSocketLike, WebSocketLikeConstructor };
 
 /** A running bridge. */
 export interface StatelyBridge {
@@ -54,7 +66,14 @@ export interface StatelyBridge {
   stop(): Promise<void>;
 }
 
-/** Keeps primitive fields (strings redacted) and one level of plain objects of primitives; drops the rest. */
+/**
+ * Keeps primitive fields (strings redacted) and one level of plain objects of primitives; drops the rest.
+ *
+ * @example
+ * sanitizeEvent({ type: 'CONNECTION_LOST', info: { code: 1006, reason: 'wss://u:p@h/' }, verdict: { action: 'retry', reason: 'abnormal' } });
+ * // { type: 'CONNECTION_LOST', info: { code: 1006, reason: 'wss://***@h/' }, verdict: { action: 'retry', reason: 'abnormal' } }
+ * sanitizeEvent({ type: 'ADD_RELAY', id: 'relay:wss://a', rt: runtime }); // { type: 'ADD_RELAY', id: 'relay:wss://a' }
+ */
 export function sanitizeEvent(event: unknown): { type: string } & Record<string, unknown> {
   const e = (event ?? {}) as Record<string, unknown>;
   const out: Record<string, unknown> = { type: typeof e.type === 'string' ? e.type : 'unknown' };
@@ -187,6 +206,8 @@ function isPoolOrRelay(target: InspectTarget): target is Extract<InspectTarget, 
 /**
  * Feeds actors to Stately's inspector.
  *
+ * @param options - see {@link StatelyInspectorOptions}; default: a WebSocket to `ws://localhost:8080`, 10 retries
+ *   2 s apart, 500 events kept while disconnected.
  * @example
  * import { statelyInspector } from 'relay-actors/stately';
  * const stately = statelyInspector({ url: 'ws://localhost:8080' });

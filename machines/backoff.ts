@@ -38,7 +38,7 @@ export function backoffCeiling(attempt: number, options: BackoffOptions): number
 
 /**
  * Delay before retry number `attempt`, with full jitter: uniform in `[0, ceiling)`, never below `floorMs`
- * (a server's `Retry-After`, say).
+ * (a server's `Retry-After`, say). `random` defaults to `Math.random`, `floorMs` to 0.
  *
  * @example
  * backoffDelay(1, DEFAULT_BACKOFF, () => 0.5) // 500

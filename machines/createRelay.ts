@@ -83,13 +83,20 @@ export interface Relay<Out = unknown, In = unknown> {
 
 /** How a facade starts and stops the actor behind it: standalone, or as a coordinator's child. */
 export interface RelayLifecycle {
+  /** Starts the actor (and anything it listens to); called once, by the facade's first `start()`. */
   start(): void;
+  /** Stops the actor and waits for its sockets to close; called once, by the facade's first `stop()`, which then completes the streams. */
   stop(): Promise<void>;
 }
 
 const DONE: Promise<void> = Promise.resolve();
 
-/** Maps the machine's state value to the public state name. */
+/**
+ * Maps the machine's state value to the public state name.
+ *
+ * @example
+ * publicState(relay.actor.getSnapshot()) // 'open' for the state value { live: 'open' }
+ */
 export function publicState(snapshot: SnapshotFrom<RelayMachine>): RelayState {
   const value = snapshot.value as string | { live?: string | object };
   if (typeof value === 'string') return value as RelayState;
@@ -143,6 +150,17 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
 /**
  * The public face of one relay over its runtime and actor. `createRelay` binds a standalone actor; the pool binds
  * its coordinator's children, whose lifecycle it drives.
+ *
+ * @example
+ * const rt = new RelayRuntime(url, redactUrl(url), resolveRelayOptions(url, { transport, protocol }));
+ * const bus = new InspectionBus();
+ * const actor = createActor(relayMachine, { input: { rt }, inspect: bus.observer });
+ * const relay = relayFacade(rt, actor, bus.events$, {
+ *   start: () => actor.start().send({ type: 'START' }),
+ *   stop: async () => {
+ *     actor.stop();
+ *   },
+ * });
  */
 export function relayFacade<Out, In>(
   rt: RelayRuntime<Out, In>,

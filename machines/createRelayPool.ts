@@ -182,7 +182,13 @@ function relayKey(url: string): string {
   return new URL(url).href;
 }
 
-/** UTF-8 size of a frame, without Node's Buffer (the core bundles for browsers). */
+/**
+ * UTF-8 size of a frame, without Node's Buffer (the core bundles for browsers).
+ *
+ * @example
+ * frameBytes('héllo');            // 6
+ * frameBytes(new Uint8Array(3));  // 3
+ */
 export function frameBytes(frame: Frame): number {
   if (typeof frame !== 'string') return frame.byteLength;
   let bytes = frame.length;

@@ -21,7 +21,17 @@ export type ErrorCode =
   | 'PUBLISH_FAILED'
   | 'UNKNOWN_RELAY';
 
-/** Base class of every error relay-actors raises. */
+/**
+ * Base class of every error relay-actors raises.
+ *
+ * @example
+ * try {
+ *   await pool.send({ type: 'post', text: 'hi' });
+ * } catch (err) {
+ *   if (!(err instanceof RelayActorsError)) throw err;
+ *   console.warn(err.code, err.message); // e.g. 'OUTBOX_FULL', 'SESSION_TIMEOUT'
+ * }
+ */
 export class RelayActorsError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -31,7 +41,16 @@ export class RelayActorsError extends Error {
   }
 }
 
-/** An option was missing, of the wrong type or out of range. `option` names it (dotted path). */
+/**
+ * An option was missing, of the wrong type or out of range. `option` names it (dotted path).
+ *
+ * @example
+ * try {
+ *   createRelayPool({ relays: ['wss://a.example'], selection: { k: 0 } });
+ * } catch (err) {
+ *   if (err instanceof InvalidOptionError) console.error(err.option); // 'selection.k'
+ * }
+ */
 export class InvalidOptionError extends RelayActorsError {
   readonly option: string;
   constructor(option: string, problem: string) {
@@ -40,7 +59,15 @@ export class InvalidOptionError extends RelayActorsError {
   }
 }
 
-/** A send was attempted while the relay could not take it. `state` is the relay state at the time. */
+/**
+ * A send was attempted while the relay could not take it. `state` is the relay state at the time.
+ *
+ * @example
+ * const relay = createRelay('wss://relay.example').start();
+ * await relay.send({ type: 'ping' }).catch((err) => {
+ *   if (err instanceof NotOpenError) console.log(`not sent: relay is ${err.state}`); // 'connecting'
+ * });
+ */
 export class NotOpenError extends RelayActorsError {
   readonly state: string;
   constructor(url: string, state: string) {
@@ -49,14 +76,30 @@ export class NotOpenError extends RelayActorsError {
   }
 }
 
-/** The relay or pool was stopped; it takes no more work. */
+/**
+ * The relay or pool was stopped; it takes no more work.
+ *
+ * @example
+ * await pool.stop();
+ * await pool.send({ type: 'post' }).catch((err) => console.log(err instanceof StoppedError)); // true
+ */
 export class StoppedError extends RelayActorsError {
   constructor(what: string) {
     super('STOPPED', `${what} has been stopped and takes no more work. Create a new one.`);
   }
 }
 
-/** A relay gave up: a fatal close or its attempts ran out. `retry()` starts it again. */
+/**
+ * A relay gave up: a fatal close or its attempts ran out. `retry()` starts it again.
+ *
+ * @example
+ * await relay.send({ type: 'post' }).catch((err) => {
+ *   if (err instanceof RelayFailedError) {
+ *     console.warn(err.reason);
+ *     relay.retry();
+ *   }
+ * });
+ */
 export class RelayFailedError extends RelayActorsError {
   readonly reason: string;
   constructor(url: string, reason: string) {
@@ -65,7 +108,15 @@ export class RelayFailedError extends RelayActorsError {
   }
 }
 
-/** A frame could not be encoded or decoded. `detail` says which rule it broke. */
+/**
+ * A frame could not be encoded or decoded. `detail` says which rule it broke.
+ *
+ * @example
+ * await relay.authenticate().catch((err) => {
+ *   if (err instanceof ProtocolError && err.detail === 'NO_CHALLENGE') return; // nothing to answer yet
+ *   throw err;
+ * });
+ */
 export class ProtocolError extends RelayActorsError {
   readonly detail: string;
   constructor(message: string, detail = 'MALFORMED', options?: { cause?: unknown }) {
@@ -74,28 +125,60 @@ export class ProtocolError extends RelayActorsError {
   }
 }
 
-/** An inbound frame was larger than `maxPayload`; the socket was closed with 1009 and will reconnect. */
+/**
+ * An inbound frame was larger than `maxPayload`; the socket was closed with 1009 and will reconnect. Reported on
+ * `events$` (no call fails with it).
+ *
+ * @example
+ * const relay = createRelay('wss://relay.example', { maxPayload: 64 * 1024 }).start();
+ * relay.events$.subscribe((e) => {
+ *   if (e.type === 'error' && e.error instanceof FrameTooLargeError) console.warn(e.error.message);
+ * });
+ */
 export class FrameTooLargeError extends RelayActorsError {
   constructor(url: string, maxPayload: number) {
     super('FRAME_TOO_LARGE', `Relay ${url} sent a frame over maxPayload (${maxPayload} bytes); the connection was closed (1009).`);
   }
 }
 
-/** The socket refused the write. */
+/**
+ * The socket refused the write.
+ *
+ * @example
+ * await relay.send({ type: 'post' }).catch((err) => {
+ *   if (err instanceof SendFailedError) console.error('write failed', err.cause);
+ * });
+ */
 export class SendFailedError extends RelayActorsError {
   constructor(url: string, options?: { cause?: unknown }) {
     super('SEND_FAILED', `Writing to relay ${url} failed.`, options);
   }
 }
 
-/** An acknowledged send saw no ack in time. */
+/**
+ * An acknowledged send saw no ack within `ackTimeout`.
+ *
+ * @example
+ * const relay = createRelay('wss://relay.example', { protocol: jsonProtocol({ acks: true }), ackTimeout: 5000 }).start();
+ * await relay.waitFor('open');
+ * await relay.send({ type: 'post', id: 'm1' }).catch((err) => {
+ *   if (err instanceof AckTimeoutError) console.warn('no ack within 5 s');
+ * });
+ */
 export class AckTimeoutError extends RelayActorsError {
   constructor(id: string, ms: number) {
     super('ACK_TIMEOUT', `No ack for message ${id} within ${ms} ms.`);
   }
 }
 
-/** The relay answered a send with a negative ack. */
+/**
+ * The relay answered a send with a negative ack.
+ *
+ * @example
+ * await relay.send({ type: 'post', id: 'm1' }, { ack: true }).catch((err) => {
+ *   if (err instanceof NackError) console.warn('rejected:', err.reason);
+ * });
+ */
 export class NackError extends RelayActorsError {
   readonly reason: string;
   constructor(id: string, reason: string) {
@@ -104,14 +187,29 @@ export class NackError extends RelayActorsError {
   }
 }
 
-/** The connection ended before an acknowledged send was acknowledged. It may or may not have arrived. */
+/**
+ * The connection ended before an acknowledged send was acknowledged. It may or may not have arrived.
+ *
+ * @example
+ * await relay.send({ type: 'post', id: 'm1' }, { ack: true }).catch((err) => {
+ *   if (err instanceof ConnectionLostError) console.warn('unknown fate; a pool would re-send it');
+ * });
+ */
 export class ConnectionLostError extends RelayActorsError {
   constructor(url: string, id: string) {
     super('CONNECTION_LOST', `The connection to ${url} ended before message ${id} was acknowledged; it may not have arrived.`);
   }
 }
 
-/** The pool's outbox is at its `maxMessages` or `maxBytes` bound: this send was refused, nothing else dropped. */
+/**
+ * The pool's outbox is at its `maxMessages` or `maxBytes` bound: this send was refused, nothing else dropped.
+ *
+ * @example
+ * const pool = createRelayPool({ relays: ['wss://a.example'], outbox: { maxMessages: 100 } }).start();
+ * await pool.send({ type: 'post' }).catch((err) => {
+ *   if (err instanceof OutboxFullError) console.warn(`outbox full (${err.limit})`); // 'messages' or 'bytes'
+ * });
+ */
 export class OutboxFullError extends RelayActorsError {
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', bound: number) {
@@ -120,21 +218,47 @@ export class OutboxFullError extends RelayActorsError {
   }
 }
 
-/** A queued message outlived its `ttl` before any relay could take it. */
+/**
+ * A queued message outlived its `ttl` (`outbox.ttl`) before any relay could take it.
+ *
+ * @example
+ * const pool = createRelayPool({ relays: ['wss://a.example'], outbox: { ttl: 10_000 } }).start();
+ * await pool.send({ type: 'post' }).catch((err) => {
+ *   if (err instanceof MessageExpiredError) console.warn('no relay within 10 s; not sent');
+ * });
+ */
 export class MessageExpiredError extends RelayActorsError {
   constructor(ttlMs: number) {
     super('MESSAGE_EXPIRED', `No relay became usable within the message's ttl (${ttlMs} ms): it was never sent.`);
   }
 }
 
-/** No relay was usable for `sessionTimeout`: pending sends are rejected and new ones fail fast until a relay opens. */
+/**
+ * No relay was usable for `sessionTimeout`: pending sends are rejected and new ones fail fast until a relay opens.
+ *
+ * @example
+ * const pool = createRelayPool({ relays: ['wss://a.example'], sessionTimeout: 30_000 }).start();
+ * await pool.send({ type: 'post' }).catch((err) => {
+ *   if (err instanceof SessionTimeoutError) console.warn('no relay for 30 s; the pool keeps retrying');
+ * });
+ */
 export class SessionTimeoutError extends RelayActorsError {
   constructor(timeoutMs: number) {
     super('SESSION_TIMEOUT', `No relay has been usable for ${timeoutMs} ms (sessionTimeout): the message was not sent. The pool keeps retrying and recovers when a relay opens.`);
   }
 }
 
-/** A publish reached no relay. `errors` has each relay's reason. */
+/**
+ * A publish reached no relay. `errors` has each relay's reason.
+ *
+ * @example
+ * try {
+ *   const { relays } = await pool.publish({ type: 'post', text: 'hi' });
+ *   console.log('taken by', relays);
+ * } catch (err) {
+ *   if (err instanceof PublishFailedError) for (const { url, error } of err.errors) console.warn(url, error.code);
+ * }
+ */
 export class PublishFailedError extends RelayActorsError {
   readonly errors: ReadonlyArray<{ url: string; error: RelayActorsError }>;
   constructor(errors: ReadonlyArray<{ url: string; error: RelayActorsError }>) {
@@ -143,7 +267,12 @@ export class PublishFailedError extends RelayActorsError {
   }
 }
 
-/** `removeRelay` (or a per-relay call) named a relay the pool does not have. */
+/**
+ * `removeRelay` (or a per-relay call) named a relay the pool does not have.
+ *
+ * @example
+ * await pool.removeRelay('wss://never-added.example').catch((err) => console.log(err instanceof UnknownRelayError)); // true
+ */
 export class UnknownRelayError extends RelayActorsError {
   constructor(url: string) {
     super('UNKNOWN_RELAY', `The pool has no relay ${url}.`);

@@ -28,13 +28,20 @@ export interface RelayHealth {
 /** How many flap times the record keeps. */
 export const FLAP_MEMORY = 10;
 
-/** A fresh record. */
+/**
+ * A fresh record.
+ *
+ * @example
+ * let health = initialHealth(); // no RTT yet, no misses, no outcomes (success ratio 1), no flaps
+ * health = recordRtt(health, 42);
+ */
 export function initialHealth(): RelayHealth {
   return { rttMs: null, rttEwmaMs: null, missedPongs: 0, outcomes: [], flaps: 0, flapTimes: [] };
 }
 
 /**
- * Folds one RTT sample into the average.
+ * Folds one RTT sample into the average; `alpha` (the newest sample's weight) defaults to {@link RTT_EWMA_ALPHA}
+ * (0.2).
  *
  * @example
  * ewma(null, 10) // 10
@@ -44,29 +51,58 @@ export function ewma(previous: number | null, sample: number, alpha = RTT_EWMA_A
   return previous === null ? sample : previous + alpha * (sample - previous);
 }
 
-/** A pong (or any proof of life that carries a timing) arrived after `rttMs`. */
+/**
+ * A pong (or any proof of life that carries a timing) arrived after `rttMs`: sets `rttMs`, folds it into
+ * `rttEwmaMs` and clears missed pongs.
+ *
+ * @example
+ * recordRtt(recordRtt(initialHealth(), 100), 200).rttEwmaMs // 120
+ */
 export function recordRtt(health: RelayHealth, rttMs: number): RelayHealth {
   return { ...health, rttMs, rttEwmaMs: ewma(health.rttEwmaMs, rttMs), missedPongs: 0 };
 }
 
-/** A ping went unanswered. */
+/**
+ * A ping went unanswered.
+ *
+ * @example
+ * recordMissedPong(recordMissedPong(initialHealth())).missedPongs // 2
+ */
 export function recordMissedPong(health: RelayHealth): RelayHealth {
   return { ...health, missedPongs: health.missedPongs + 1 };
 }
 
-/** The link showed life (any inbound frame): misses are forgiven. */
+/**
+ * The link showed life (any inbound frame): misses are forgiven.
+ *
+ * @example
+ * recordAlive({ ...initialHealth(), missedPongs: 2 }).missedPongs // 0
+ */
 export function recordAlive(health: RelayHealth): RelayHealth {
   return health.missedPongs === 0 ? health : { ...health, missedPongs: 0 };
 }
 
-/** An attempt or operation ended; `ok` says how. Keeps the last {@link OUTCOME_WINDOW}. */
+/**
+ * An attempt or operation ended; `ok` says how. Keeps the last {@link OUTCOME_WINDOW}.
+ *
+ * @example
+ * successRatio(recordOutcome(recordOutcome(initialHealth(), true), false)) // 0.5
+ */
 export function recordOutcome(health: RelayHealth, ok: boolean): RelayHealth {
   const outcomes = [...health.outcomes, ok ? 1 : 0];
   if (outcomes.length > OUTCOME_WINDOW) outcomes.splice(0, outcomes.length - OUTCOME_WINDOW);
   return { ...health, outcomes };
 }
 
-/** A connection died young (before `stableAfter`), at clock time `at`. */
+/**
+ * A connection died young (before `stableAfter`), at clock time `at` (default 0). Keeps the last
+ * {@link FLAP_MEMORY} times.
+ *
+ * @example
+ * const h = recordFlap(initialHealth(), 12_000);
+ * h.flaps       // 1
+ * h.flapTimes   // [12000]
+ */
 export function recordFlap(health: RelayHealth, at = 0): RelayHealth {
   const flapTimes = [...health.flapTimes, at];
   if (flapTimes.length > FLAP_MEMORY) flapTimes.splice(0, flapTimes.length - FLAP_MEMORY);

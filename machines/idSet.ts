@@ -1,5 +1,13 @@
 /**
  * A bounded set of recently seen ids, oldest evicted first: inbound dedupe across relays without unbounded memory.
+ *
+ * @example
+ * const seen = new RecentIds(10_000);
+ * relay.inbound$.subscribe((m) => {
+ *   if (m.kind !== 'message') return;
+ *   if (m.id !== undefined && !seen.add(m.id)) return; // a duplicate: drop it
+ *   console.log(m.message);
+ * });
  */
 export class RecentIds {
   private readonly ids = new Set<string>();

@@ -6,6 +6,16 @@
 import { Observable } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
 
+/**
+ * Fans one actor system's inspection events out to any number of listeners that come and go; `user` (an
+ * `inspect` option) always gets them first.
+ *
+ * @example
+ * const bus = new InspectionBus();
+ * const actor = createActor(machine, { inspect: bus.observer }).start();
+ * const sub = bus.events$.subscribe((e) => console.log(e.type)); // '@xstate.event', '@xstate.snapshot', ...
+ * sub.unsubscribe();
+ */
 export class InspectionBus {
   private readonly listeners = new Set<(event: InspectionEvent) => void>();
 

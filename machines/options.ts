@@ -55,6 +55,7 @@ export interface ReconnectInfo {
 
 /** Online/offline signal source, e.g. `browserNetwork()`. */
 export interface NetworkSignal {
+  /** Calls `listener` with `true` when the network comes back, `false` when it goes; returns the unsubscribe function. */
   subscribe(listener: (online: boolean) => void): () => void;
 }
 
@@ -120,10 +121,12 @@ export interface ResolvedRelayOptions<Out = unknown, In = unknown> {
   protocols: string[] | undefined;
   classify: Classifier | undefined;
   fatalCloseCodes: number[];
+  /** See {@link RelayOptions.beforeReconnect}. */
   beforeReconnect: ((info: ReconnectInfo) => void) | undefined;
   wake: WakeOptions;
   network: NetworkSignal | undefined;
   clock: Clock;
+  /** Source of jitter in [0, 1). */
   random: () => number;
   id: string;
 }
@@ -226,7 +229,16 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Fills defaults and validates. Throws {@link InvalidOptionError} naming the first bad option. */
+/**
+ * Fills defaults ({@link DEFAULT_RELAY_OPTIONS}, {@link DEFAULT_HEARTBEAT}, {@link DEFAULT_WAKE},
+ * {@link DEFAULT_BACKOFF}; `id` defaults to `relay:<redacted url>`) and validates. Throws
+ * {@link InvalidOptionError} naming the first bad option.
+ *
+ * @example
+ * const o = resolveRelayOptions('wss://relay.example', { transport: wsTransport(), protocol: jsonProtocol() });
+ * o.heartbeat.interval // 30000
+ * o.id                 // 'relay:wss://relay.example'
+ */
 export function resolveRelayOptions<Out, In>(url: string, options: RelayOptions<Out, In>): ResolvedRelayOptions<Out, In> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `expected an object, got ${describe(options)}`);
   const t = options.transport;

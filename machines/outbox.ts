@@ -34,7 +34,14 @@ interface Slot<T> {
   cancel: Cancel | undefined;
 }
 
-/** Checks outbox options; throws {@link InvalidOptionError} naming the bad one. */
+/**
+ * Fills outbox defaults ({@link DEFAULT_OUTBOX}: 1000 messages, 1 MiB, ttl 60 s) and checks the bounds; throws
+ * {@link InvalidOptionError} naming the bad one.
+ *
+ * @example
+ * resolveOutboxOptions({ ttl: 5000 }); // { maxMessages: 1000, maxBytes: 1048576, ttl: 5000 }
+ * resolveOutboxOptions({ size: 1 });   // throws InvalidOptionError: option 'outbox.size'
+ */
 export function resolveOutboxOptions(options: Partial<OutboxOptions> | undefined): OutboxOptions {
   const o = { ...DEFAULT_OUTBOX, ...(options ?? {}) };
   for (const key of Object.keys(options ?? {})) {
@@ -46,7 +53,14 @@ export function resolveOutboxOptions(options: Partial<OutboxOptions> | undefined
   return o;
 }
 
-/** A bounded FIFO of items waiting for a usable relay. */
+/**
+ * A bounded FIFO of items waiting for a usable relay.
+ *
+ * @example
+ * const outbox = new Outbox(resolveOutboxOptions({ maxMessages: 100 }), sharedScheduler(clock));
+ * outbox.push({ bytes: frameBytes(frame), expire: () => console.warn('expired'), reject: (err) => console.warn(err.code) });
+ * const queued = outbox.drain(); // a relay opened: write these, oldest first
+ */
 export class Outbox<T extends OutboxItem> {
   private slots: Array<Slot<T>> = [];
   private totalBytes = 0;
@@ -76,7 +90,7 @@ export class Outbox<T extends OutboxItem> {
 
   /**
    * Puts items that were already accepted (in flight on a relay that died) back at the front, in order. They were
-   * promised delivery, so bounds do not apply; their ttl restarts.
+   * promised delivery, so bounds do not apply; their ttl restarts (`ttlMs`, default the outbox's).
    */
   requeue(items: readonly T[], ttlMs = this.options.ttl): void {
     for (let i = items.length - 1; i >= 0; i--) this.add(items[i]!, ttlMs, true);

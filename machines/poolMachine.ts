@@ -62,13 +62,28 @@ export interface PoolInput {
   pool: PoolMachineRuntime;
 }
 
-/** Maps the machine's state value to the public pool state. */
+/**
+ * Maps the machine's state value to the public pool state.
+ *
+ * @example
+ * poolState({ running: 'online' }) // 'online'
+ * poolState('stopped')             // 'stopped'
+ * poolState(pool.actor.getSnapshot().value)
+ */
 export function poolState(value: unknown): PoolState {
   if (typeof value === 'string') return value as PoolState;
   const running = (value as { running?: string }).running;
   return (running as PoolState | undefined) ?? 'offline';
 }
 
+/**
+ * The coordinator machine: `idle → running` (`offline ⇄ online`, `expired` after `sessionTimeout` offline), `STOP`
+ * ends in `stopped`; one {@link relayMachine} child per relay, spawned by `ADD_RELAY`. `createRelayPool` runs it
+ * over its pool runtime; use it directly to inspect or draw it.
+ *
+ * @example
+ * const graph = machineGraph(poolMachine); // from relay-actors/inspector
+ */
 export const poolMachine = setup({
   types: {
     context: {} as PoolContext,
@@ -133,6 +148,7 @@ export const poolMachine = setup({
   },
 }).createMachine({
   id: 'pool',
+  /** The input's pool runtime; no relays and no primary until `ADD_RELAY`. */
   context: ({ input }) => ({ pool: input.pool, relays: [], primary: null }),
   initial: 'idle',
   on: {

@@ -4,6 +4,10 @@
  */
 import type { CloseVerdict, DisconnectInfo } from '../adapters/types.ts';
 
+/**
+ * Every event the relay machine accepts. Commands come from the API (START, STOP, RETRY) or the platform (WAKE,
+ * ONLINE); the rest are reported by the connection actor.
+ */
 export type RelayMachineEvent =
   /** Begin connecting (from `idle`). */
   | { type: 'START' }

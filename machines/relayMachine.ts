@@ -56,6 +56,14 @@ function stableNow(context: RelayContext): boolean {
   return isStableConnection(context.connectedAt ?? undefined, rt.now(), rt.options.backoff);
 }
 
+/**
+ * The relay machine: `idle → live` (`connecting → open ⇄ degraded`) `→ reconnecting → live`, or `failed` when fatal
+ * or out of attempts; `STOP` ends in `closed`. `createRelay` runs it over a {@link RelayRuntime}; use it directly
+ * to inspect or draw it, or swap a named delay, guard or action with `relayMachine.provide()`.
+ *
+ * @example
+ * const fastRetry = relayMachine.provide({ delays: { RECONNECT_DELAY: 0 } });
+ */
 export const relayMachine = setup({
   types: {
     context: {} as RelayContext,
@@ -169,6 +177,7 @@ export const relayMachine = setup({
   },
 }).createMachine({
   id: 'relay',
+  /** Fresh lifecycle facts around the input's runtime: no attempts, no close, heartbeat pending. */
   context: ({ input }) => ({
     rt: input.rt,
     url: input.rt.url,
@@ -191,7 +200,12 @@ export const relayMachine = setup({
     },
     live: {
       entry: 'countAttempt',
-      invoke: { id: 'connection', src: 'connection', input: ({ context }) => ({ rt: context.rt }) },
+      invoke: {
+        id: 'connection',
+        src: 'connection',
+        /** The connection actor shares the relay's runtime. */
+        input: ({ context }) => ({ rt: context.rt }),
+      },
       initial: 'connecting',
       on: {
         CONNECTION_LOST: [

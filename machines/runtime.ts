@@ -23,7 +23,16 @@ interface PendingAck {
   cancel: Cancel;
 }
 
-/** Shared, mutable state of one relay outside the machine's context. */
+/**
+ * Shared, mutable state of one relay outside the machine's context: the runtime a {@link relayMachine} runs over
+ * (its `input`). `createRelay` and `createRelayPool` build one per relay; build your own only to run the machine
+ * yourself.
+ *
+ * @example
+ * const options = resolveRelayOptions(url, { transport: wsTransport(), protocol: jsonProtocol() });
+ * const rt = new RelayRuntime(url, redactUrl(url), options);
+ * const actor = createActor(relayMachine, { input: { rt }, clock: options.clock });
+ */
 export class RelayRuntime<Out = unknown, In = unknown> {
   /** Socket the data path writes to: set only while the relay is `open` or `degraded`. */
   socket: TransportSocket | null = null;
@@ -61,6 +70,7 @@ export class RelayRuntime<Out = unknown, In = unknown> {
     this.scheduler = sharedScheduler(options.clock);
   }
 
+  /** Current time on the relay's clock (`SimulatedClock` time in tests), ms. */
   now(): number {
     return clockNow(this.options.clock);
   }

@@ -7,7 +7,9 @@
  * clock can drive the actor's delays and our heartbeats.
  */
 export interface Clock {
+  /** Calls `fn` after `timeout` ms; returns an id for `clearTimeout`. */
   setTimeout(fn: (...args: any[]) => void, timeout: number): any;
+  /** Cancels a pending `setTimeout` by its id. */
   clearTimeout(id: any): void;
 }
 
@@ -31,13 +33,20 @@ export interface Scheduler {
 
 const byClock = new WeakMap<Clock, Scheduler>();
 
-/** The scheduler shared by everything on `clock`; created on first use. */
 /**
  * On real time, callbacks due within this many ms of each other run in one timer turn: a thousand heartbeats
  * then cost a few timer wake-ups per interval instead of one each. Simulated clocks get exact times.
  */
 export const REAL_CLOCK_SLACK_MS = 5;
 
+/**
+ * The scheduler shared by everything on `clock`; created on first use. On a real clock, callbacks due within 5 ms
+ * of each other run in one timer turn; a `SimulatedClock` (it has `now()`) gets exact times.
+ *
+ * @example
+ * const cancel = sharedScheduler(clock).schedule(30_000, () => console.log('heartbeat due'));
+ * cancel(); // changed our mind
+ */
 export function sharedScheduler(clock: Clock): Scheduler {
   let s = byClock.get(clock);
   if (!s) {
@@ -51,6 +60,8 @@ export function sharedScheduler(clock: Clock): Scheduler {
 /**
  * A scheduler over `clock`, reading time from `now` (the clock's own `now()` for `SimulatedClock`, `Date.now`
  * otherwise). When nothing is due, no timer is armed, so an idle scheduler never keeps a process alive.
+ * `slackMs` (default 0: exact times) lets callbacks due close together share one timer turn; each then runs within
+ * `slackMs` of its due time.
  *
  * @example
  * const s = createScheduler(clock, () => clock.now());

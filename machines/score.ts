@@ -62,7 +62,13 @@ export interface RelayScore {
   parts: ScoreParts;
 }
 
-/** States in which a relay can take traffic. */
+/**
+ * States in which a relay can take traffic: `open` and `degraded`.
+ *
+ * @example
+ * isUsable('degraded')     // true
+ * isUsable('reconnecting') // false
+ */
 export function isUsable(state: RelayState): boolean {
   return state === 'open' || state === 'degraded';
 }
@@ -70,7 +76,8 @@ export function isUsable(state: RelayState): boolean {
 const clamp01 = (x: number): number => (x < 0 ? 0 : x > 1 ? 1 : Number.isFinite(x) ? x : 0);
 
 /**
- * Scores one relay.
+ * Scores one relay in [0, 1]: its state factor times the weighted RTT, success and stability parts. `options`
+ * defaults to {@link DEFAULT_SCORE}.
  *
  * @example
  * scoreRelay({ state: 'open', rttEwmaMs: 0, successRatio: 1, recentFlaps: 0 }).score       // 1

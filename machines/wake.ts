@@ -5,15 +5,17 @@
  */
 import { clockNow, sharedScheduler, type Cancel, type Clock } from './scheduler.ts';
 
-/** Subscribe to wake signals; returns the unsubscribe function. */
+/** A source of wake-from-sleep signals. */
 export interface WakeDetector {
+  /** Calls `listener` with how long the machine slept (ms) at each wake; returns the unsubscribe function. */
   subscribe(listener: (sleptMs: number) => void): () => void;
 }
 
 const detectors = new WeakMap<Clock, Map<string, WakeDetector>>();
 
 /**
- * The shared detector for `clock` with these settings. It runs only while it has listeners.
+ * The shared detector for `clock` with these settings. It runs only while it has listeners. `now` defaults to the
+ * clock's time (`SimulatedClock` time, else `Date.now()`).
  *
  * @example
  * const off = wakeDetector(clock, { gap: 15000, checkEvery: 5000 }).subscribe((ms) => console.log('slept', ms));
@@ -27,7 +29,18 @@ export function wakeDetector(clock: Clock, settings: { gap: number; checkEvery: 
   return d;
 }
 
-/** A detector of its own (tests pass a `now` that jumps). */
+/**
+ * A detector of its own, not shared (tests pass a `now` that jumps); {@link wakeDetector} shares one per clock
+ * and setting. It checks every `checkEvery` ms while it has listeners and reports a check more than `gap` ms late.
+ *
+ * @example
+ * const clock = new SimulatedClock();
+ * let now = 0;
+ * const detector = createWakeDetector(clock, { gap: 15_000, checkEvery: 5000 }, () => now);
+ * detector.subscribe((sleptMs) => console.log('woke after', sleptMs));
+ * now = 60_000;          // the machine "slept"
+ * clock.increment(5000); // the check runs 55 s late: logs 'woke after 55000'
+ */
 export function createWakeDetector(clock: Clock, settings: { gap: number; checkEvery: number }, now: () => number): WakeDetector {
   const listeners = new Set<(sleptMs: number) => void>();
   const scheduler = sharedScheduler(clock);

@@ -10,6 +10,8 @@
  * await client.waitFor('open');
  * await relay.kill();     // the client sees 1006 and starts reconnecting
  * await relay.restart();  // same port, stored events kept
+ *
+ * @module relay-actors/testing/nostr
  */
 import type { IncomingMessage as HttpRequest, Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -115,7 +117,17 @@ export async function startNostrRelay(options: NostrTestRelayOptions = {}): Prom
   return relay;
 }
 
-/** An in-memory {@link EventRepository}: what `NostrRelay` stores into and queries. */
+/**
+ * An in-memory `EventRepository` (of `@nostr-relay/common`): what `NostrRelay` stores into and queries. It is the
+ * store behind {@link startNostrRelay}; exported to run `@nostr-relay/core`'s `NostrRelay` yourself.
+ *
+ * @example
+ * import { NostrRelay } from '@nostr-relay/core';
+ * const store = new MemoryEventRepository();
+ * const relay = new NostrRelay(store);
+ * // … feed it client messages with relay.handleMessage(client, message) …
+ * console.log(store.all().length); // events stored so far
+ */
 export class MemoryEventRepository extends EventRepository {
   /** By id, in arrival order. */
   readonly #events = new Map<string, Event>();

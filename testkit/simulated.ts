@@ -23,9 +23,27 @@ export function advance(clock: SimulatedClock, ms: number, step = 10): void {
   }
 }
 
-/** A fresh `SimulatedClock` (re-exported so apps need not import it from xstate). */
+/**
+ * A fresh `SimulatedClock` (re-exported so apps need not import it from xstate).
+ *
+ * @example
+ * const clock = simulatedClock();
+ * const relay = createRelay('ws://relay.test', { transport: memoryTransport({ clock }), clock });
+ * advance(clock, 5000);
+ */
 export function simulatedClock(): SimulatedClock {
   return new SimulatedClock();
 }
 
+/**
+ * XState's simulated clock, re-exported so tests need not import it from xstate: time moves only when told
+ * (`increment(ms)`, `set(ms)`), so timers fire deterministically.
+ *
+ * @example
+ * const clock = new SimulatedClock();
+ * const mem = memoryTransport({ clock });
+ * mem.server('ws://relay.test');
+ * const relay = createRelay('ws://relay.test', { transport: mem, clock }).start();
+ * advance(clock, 30_000); // heartbeats, timeouts and reconnect delays of 30 s fire in order
+ */
 export { SimulatedClock };

@@ -213,8 +213,16 @@ interface Waiter {
 /**
  * Starts a {@link TestRelay} listening on `ws://127.0.0.1:<port>`.
  *
- * @param options - See {@link TestRelayOptions}; every field is optional.
+ * @param options - See {@link TestRelayOptions}; default `{}`: an ephemeral port, echo and acks on, hellos acked.
  * @returns The relay once it is listening. Rejects if the port cannot be bound (no retry on the first start).
+ * @example
+ * import { startTestRelay } from 'relay-actors/testing';
+ * await using server = await startTestRelay({ ack: true });
+ * const relay = createRelay(server.url, { protocol: jsonProtocol({ acks: true }) }).start();
+ * await relay.waitFor('open');
+ * await relay.send({ type: 'post', id: 'm1' }); // acked by the test relay
+ * server.received; // [{ type: 'post', id: 'm1' }]
+ * await relay.stop();
  */
 export async function startTestRelay(options: TestRelayOptions = {}): Promise<TestRelay> {
   const relay = new LoopbackRelay(options);
