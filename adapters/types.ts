@@ -52,6 +52,8 @@ export interface TransportHandlers {
   onMessage(data: Frame, isBinary: boolean): void;
   /** A protocol-level pong arrived (transports with `supportsPing` only). */
   onPong(): void;
+  /** A protocol-level ping from the peer arrived and was answered (transports with `supportsPing` only): proof of life. */
+  onPing?(): void;
   /** The socket is gone; called exactly once, after which no other handler is called. */
   onClose(info: DisconnectInfo): void;
 }

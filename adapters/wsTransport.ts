@@ -131,12 +131,16 @@ function dialWs(
       });
     } else if (!done && !localClose) handlers.onMessage(frame, isBinary);
   };
-  const onPong = () => {
+  const onPong = () => control(handlers.onPong);
+  // ws answers the peer's ping itself; the runtime only learns that the link is alive.
+  const onPing = () => control(handlers.onPing);
+  const control = (handler: (() => void) | undefined) => {
+    if (!handler) return;
     if (inConnect || pending.length > 0) {
       dispatch(() => {
-        if (!done && !localClose) handlers.onPong();
+        if (!done && !localClose) handler.call(handlers);
       });
-    } else if (!done && !localClose) handlers.onPong();
+    } else if (!done && !localClose) handler.call(handlers);
   };
   const onUnexpectedResponse = (_req: unknown, res: IncomingMessage) => {
     status = res.statusCode;
@@ -174,6 +178,7 @@ function dialWs(
     ws.off('open', onOpen);
     ws.off('message', onMessage);
     ws.off('pong', onPong);
+    ws.off('ping', onPing);
     ws.off('unexpected-response', onUnexpectedResponse);
     ws.off('close', onClose);
     ws.off('error', onError);
@@ -192,6 +197,7 @@ function dialWs(
     ws.on('open', onOpen);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
+    ws.on('ping', onPing);
     ws.on('unexpected-response', onUnexpectedResponse);
     ws.on('error', onError);
     ws.on('close', onClose);

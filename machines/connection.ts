@@ -62,6 +62,7 @@ class Connection {
           onOpen: () => this.handleOpen(),
           onMessage: (data, isBinary) => this.handleMessage(data, isBinary),
           onPong: () => this.handlePong(),
+          onPing: () => this.markAlive(),
           onClose: (info) => this.handleClose(info),
         },
         { maxPayload, ...(headers ? { headers } : {}), ...(protocols ? { protocols } : {}) },
@@ -118,10 +119,16 @@ class Connection {
     this.exposed = false;
   }
 
-  private handleMessage(data: string | Uint8Array, isBinary: boolean): void {
+  /** Any inbound frame (data, pong, the peer's ping) is proof that the link is alive. */
+  private markAlive(): void {
     if (this.disposed) return;
     this.lastInboundAt = this.rt.now();
     if (this.missed > 0) this.forgiveMisses();
+  }
+
+  private handleMessage(data: string | Uint8Array, isBinary: boolean): void {
+    if (this.disposed) return;
+    this.markAlive();
     const decoded = this.rt.options.protocol.decode(data, isBinary);
     switch (decoded.kind) {
       case 'message':
@@ -165,7 +172,10 @@ class Connection {
   }
 
   private handlePong(): void {
-    if (this.disposed || !this.awaitingPong) return;
+    if (this.disposed) return;
+    // A late or unsolicited pong is still life (staleAfter), though it measures no round trip.
+    this.lastInboundAt = this.rt.now();
+    if (!this.awaitingPong) return;
     this.awaitingPong = false;
     const rtt = this.rt.now() - this.pingSentAt;
     this.rt.pongSeen = true;
