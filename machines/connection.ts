@@ -24,6 +24,14 @@ export interface ConnectionInput {
   rt: RelayRuntime<any, any>;
 }
 
+/**
+ * How long a link may stay silent before the heartbeat declares it dead: `maxMissed` pings, each unanswered for
+ * `timeout`. A link that dies at any moment, before its first pong included, is detected within this bound.
+ */
+export function silenceBound(heartbeat: { interval: number; timeout: number; maxMissed: number }): number {
+  return heartbeat.maxMissed * heartbeat.interval + heartbeat.timeout;
+}
+
 /** Builds a DisconnectInfo for a close our runtime decided. */
 export function localLoss(local: LocalCloseCause, reason = ''): DisconnectInfo {
   return { code: 1006, reason, wasClean: false, local };
@@ -47,6 +55,7 @@ class Connection {
   private silentMisses = 0;
   private slow = false;
   private lastInboundAt = 0;
+  private lastCheckAt = 0;
 
   constructor(
     private readonly rt: RelayRuntime<any, any>,
@@ -86,7 +95,7 @@ class Connection {
     // A challenge belongs to one connection.
     this.rt.authChallenge = null;
     this.rt.authenticated = false;
-    this.lastInboundAt = this.rt.now();
+    this.lastInboundAt = this.lastCheckAt = this.rt.now();
     this.rt.health = recordAlive(this.rt.health);
     let hello;
     try {
@@ -259,15 +268,19 @@ class Connection {
     const now = this.rt.now();
     // Any inbound frame since the ping is proof of life.
     const answered = !this.awaitingPong || this.lastInboundAt >= sentAt;
+    // Frames between the previous check and this ping: the link lives, whether or not the relay answers pings.
+    const aliveOtherwise = this.lastInboundAt > this.lastCheckAt;
     this.awaitingPong = false;
+    this.lastCheckAt = now;
     if (!answered) {
-      if (heartbeat.negotiate && !this.rt.pongSeen) {
-        // This relay has never answered a ping: do not kill it for silence, but stop asking after maxMissed.
+      if (heartbeat.negotiate && !this.rt.pongSeen && aliveOtherwise) {
+        // A relay that talks but has never answered a ping lacks ping support: stop asking after maxMissed.
         if (++this.silentMisses >= heartbeat.maxMissed) {
-          this.heartbeatOff(`relay answered none of ${this.silentMisses} pings; heartbeat off for this connection`);
+          this.heartbeatOff(`relay answered none of ${this.silentMisses} pings but sends other frames; heartbeat off for this connection`, true);
           return;
         }
       } else {
+        // Silence is a dead link, before the first pong as after it.
         this.missed++;
         this.rt.health = recordMissedPong(this.rt.health);
         this.rt.publishHealth();
@@ -282,23 +295,28 @@ class Connection {
     this.hbCancel = this.rt.scheduler.schedule(Math.max(0, heartbeat.interval - (now - sentAt)), this.pingNow);
   }
 
-  private heartbeatOff(reason: string): void {
+  /**
+   * Stops pinging. `negotiated`: the relay ignores pings but talks, so silence longer than the heartbeat's own
+   * bound (`maxMissed × interval + timeout`, or `staleAfter` when set) still ends the connection.
+   */
+  private heartbeatOff(reason: string, negotiated = false): void {
     this.hbMode = 'off';
     this.stopHeartbeat();
     this.sendBack({ type: 'HEARTBEAT_OFF', reason });
-    this.scheduleStaleCheck();
+    this.scheduleStaleCheck(negotiated);
   }
 
-  /** With the heartbeat off, silence is still bounded by `staleAfter` when it is set. */
-  private scheduleStaleCheck(): void {
-    const { staleAfter } = this.rt.options.heartbeat;
+  /** With the heartbeat off, silence is still bounded by `staleAfter` when it is set (or by the heartbeat's bound). */
+  private scheduleStaleCheck(negotiated = false): void {
+    const { heartbeat } = this.rt.options;
+    const staleAfter = heartbeat.staleAfter > 0 || !negotiated ? heartbeat.staleAfter : silenceBound(heartbeat);
     if (staleAfter <= 0 || this.disposed || this.closed) return;
     const wait = Math.max(1, this.lastInboundAt + staleAfter - this.rt.now());
     this.hbCancel = this.rt.scheduler.schedule(wait, () => {
       if (this.disposed || this.closed) return;
       const silentMs = this.rt.now() - this.lastInboundAt;
       if (silentMs >= staleAfter) this.sendBack({ type: 'STALE', silentMs });
-      else this.scheduleStaleCheck();
+      else this.scheduleStaleCheck(negotiated);
     });
   }
 

@@ -180,22 +180,56 @@ describe('relay machine (SimulatedClock, memory transport)', () => {
     expect(r.relay.status().state).toBe('open');
   });
 
-  it('a relay that never answered a ping keeps its connection and turns the heartbeat off', async () => {
+  it('a relay that never pongs but sends between pings keeps its connection and turns the heartbeat off', async () => {
     const r = rig();
     r.server.pongs(false);
     r.relay.start();
-    await r.tick(6000);
+    // Pings at 1000, 2000, …, each unanswered for 500 ms; the relay talks at 700, 1700, … (between the windows).
+    for (let k = 0; k < 6; k++) {
+      await r.tick(700);
+      r.server.send(JSON.stringify({ type: 'note', k }));
+      await r.tick(300);
+    }
     expect(r.relay.status().state).toBe('open');
     expect(r.relay.status().heartbeat).toBe('off');
-    expect(r.events.some((e) => e.type === 'heartbeat-off')).toBe(true);
+    expect(r.events.find((e) => e.type === 'heartbeat-off')).toMatchObject({ reason: expect.stringContaining('sends other frames') });
     expect(r.states).toEqual(['connecting', 'open']);
   });
 
-  it('stale inbound ends the connection when staleAfter is set', async () => {
-    const r = rig({ heartbeat: { interval: 1000, timeout: 500, staleAfter: 3000, enabled: true, negotiate: true } });
+  it('a link silent from the moment it opened (no pong ever) is dead within maxMissed × interval + timeout', async () => {
+    const r = rig(); // interval 1000, timeout 500, maxMissed 2: bound 2500 ms
+    r.server.blackhole(true);
+    r.relay.start();
+    await r.tick(1600);
+    expect(r.relay.status().state).toBe('degraded');
+    await r.tick(1000);
+    expect(r.relay.status().state).toBe('reconnecting');
+    expect(r.relay.status().lastClose?.local).toBe('heartbeat-timeout');
+    expect(r.events.some((e) => e.type === 'heartbeat-off')).toBe(false);
+  });
+
+  it('after the heartbeat turned itself off, a link that goes silent is still dead within the same bound', async () => {
+    const r = rig();
     r.server.pongs(false);
     r.relay.start();
-    await r.tick(3600);
+    for (let k = 0; k < 3; k++) {
+      await r.tick(700);
+      r.server.send(JSON.stringify({ type: 'note', k }));
+      await r.tick(300);
+    }
+    expect(r.relay.status().heartbeat).toBe('off');
+    // Last frame at 2700: silence from then on ends the connection by 2700 + 2500.
+    await r.tick(2200);
+    expect(r.relay.status().state).toBe('open');
+    await r.tick(400);
+    expect(r.relay.status().state).toBe('reconnecting');
+    expect(r.relay.status().lastClose?.local).toBe('stale');
+  });
+
+  it('stale inbound ends the connection when staleAfter is set', async () => {
+    const r = rig({ heartbeat: { enabled: false, staleAfter: 3000 } });
+    r.relay.start();
+    await r.tick(3100);
     expect(r.relay.status().lastClose?.local).toBe('stale');
   });
 
