@@ -43,8 +43,8 @@ class Client {
   readonly frames: { data: string | Buffer; isBinary: boolean; at: number }[] = [];
   readonly pongs: Buffer[] = [];
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  constructor(url: string, options?: WebSocket.ClientOptions) {
+    this.ws = new WebSocket(url, options);
     this.ws.on('message', (raw, isBinary) => {
       const bytes = raw as Buffer;
       this.frames.push({ data: isBinary ? bytes : bytes.toString('utf8'), isBinary, at: performance.now() });
@@ -52,8 +52,8 @@ class Client {
     this.ws.on('pong', (data) => this.pongs.push(data));
   }
 
-  static async open(relay: TestRelay): Promise<Client> {
-    const client = new Client(relay.url);
+  static async open(relay: TestRelay, options?: WebSocket.ClientOptions): Promise<Client> {
+    const client = new Client(relay.url, options);
     await within<void>('open', (done, fail) => {
       const onOpen = () => done();
       client.ws.once('open', onOpen);
@@ -468,6 +468,58 @@ describe('startTestRelay', () => {
       ]);
       expect(() => relay.closeAll(1006)).not.toThrow(); // no clients left: nothing to validate against
     });
+  });
+
+  it('closeFrameOnly() sends a close frame and keeps TCP up: the client waits for its own close timeout', async () => {
+    const relay = await startTestRelay();
+    try {
+      // ws's closeTimeout (how long it waits for the server to close TCP) is not in @types/ws 8.18.
+      const closeTimeout = 200;
+      const quick = { closeTimeout } as WebSocket.ClientOptions;
+      const a = await Client.open(relay, quick);
+      const b = await Client.open(relay, quick);
+      await a.roundTrip('before');
+      const closes = Promise.all([a.waitClose(), b.waitClose()]);
+      const sentAt = performance.now();
+      expect(relay.closeFrameOnly(1001, 'going away')).toBe(2);
+      // The close frame arrived (ws answers it and waits for TCP to end) ...
+      await within<void>('the close frame', (done) => {
+        const timer = setInterval(() => a.ws.readyState === WebSocket.CLOSING && b.ws.readyState === WebSocket.CLOSING && done(), 2);
+        return () => clearInterval(timer);
+      });
+      // ... the connections are no longer the relay's, and nothing more is sent on them ...
+      expect(relay.clients).toEqual([]);
+      expect(relay.stats.open).toBe(0);
+      expect(relay.broadcast('after')).toBe(0);
+      // ... and TCP ends only when the clients give up on it.
+      expect(await closes).toEqual([
+        { code: 1001, reason: 'going away' },
+        { code: 1001, reason: 'going away' },
+      ]);
+      expect(performance.now() - sentAt).toBeGreaterThanOrEqual(closeTimeout - 5);
+      expect(a.frames.map((f) => f.data)).toEqual(['before']);
+      // New connections are not affected.
+      const c = await Client.open(relay);
+      await c.roundTrip('after');
+      await c.dispose();
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('closeFrameOnly() validates code and reason; kill() and close() release the kept sockets', async () => {
+    const before = await settledHandles({ TCPServerWrap: 0, TCPSocketWrap: 0 });
+    const relay = await startTestRelay();
+    // A client that never gives up on its own (ws's default close timeout is 30 s).
+    const client = await Client.open(relay);
+    expect(() => relay.closeFrameOnly(1006)).toThrow(RangeError);
+    expect(() => relay.closeFrameOnly(1000, 'x'.repeat(124))).toThrow(RangeError);
+    const closed = client.waitClose();
+    expect(relay.closeFrameOnly(4000, 'é'.repeat(61))).toBe(1);
+    await relay.kill();
+    expect(await closed).toEqual({ code: 4000, reason: 'é'.repeat(61) });
+    await relay.close();
+    expectNoLeak(before, await settledHandles(before), []);
   });
 
   it('rejectUpgrade() refuses upgrades with the status and headers; acceptUpgrades() undoes it', async () => {

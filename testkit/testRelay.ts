@@ -145,6 +145,25 @@ export interface TestRelay extends AsyncDisposable {
    */
   closeAll(code: number, reason?: string): void;
   /**
+   * A hostile server's close: sends every open connection a close frame carrying `code` and `reason`, then
+   * neither closes TCP nor reads from it (so the client's answering close frame and its FIN go unnoticed). The
+   * connections leave {@link TestRelay.clients} at once and get nothing more from the relay (no answers, no
+   * `send` / `broadcast`); their TCP sockets stay up until the client drops them or until {@link TestRelay.kill}
+   * / {@link TestRelay.close}. A client that waits for the server to close TCP waits for its own close timeout
+   * (`ws`: 30 s by default). New connections are not affected.
+   *
+   * @param code - A valid close code (1000, 1001-1003, 1007-1014, 3000-4999); anything else throws a `RangeError`.
+   * @param reason - At most 123 UTF-8 bytes (a longer one throws a `RangeError`). Default `''`.
+   * @returns How many connections were sent the close frame.
+   * @example
+   * await using server = await startTestRelay();
+   * const relay = createRelay(server.url, { closeTimeout: 500 }).start();
+   * await relay.waitFor('open');
+   * server.closeFrameOnly(1001, 'going away');
+   * await relay.waitFor('reconnecting'); // at once, with lastClose.code 1001; the socket is dropped 500 ms later
+   */
+  closeFrameOnly(code: number, reason?: string): number;
+  /**
    * From now on refuses every WebSocket upgrade with this HTTP status (and optional extra headers), then closes
    * the TCP connection. Existing connections are not affected.
    *
@@ -237,6 +256,24 @@ function toBuffer(raw: RawData): Buffer {
   return Buffer.from(raw);
 }
 
+/** Close codes a close frame may carry, as `ws` enforces them. */
+function isValidCloseCode(code: number): boolean {
+  return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+
+/** An unmasked (server-to-client) close frame: FIN + opcode 8, the code in network order, then the reason. */
+function closeFrame(code: number, reason: string): Buffer {
+  if (!isValidCloseCode(code)) throw new RangeError(`closeFrameOnly(): invalid close code ${code}`);
+  const text = Buffer.from(reason, 'utf8');
+  if (text.length > 123) throw new RangeError(`closeFrameOnly(): the reason is ${text.length} bytes, at most 123 fit in a close frame`);
+  const frame = Buffer.alloc(4 + text.length);
+  frame[0] = 0x88;
+  frame[1] = 2 + text.length;
+  frame.writeUInt16BE(code, 2);
+  text.copy(frame, 4);
+  return frame;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -260,6 +297,10 @@ class LoopbackRelay implements TestRelay {
   readonly #wss: WebSocketServer;
   readonly #sockets = new Set<Socket>();
   readonly #open = new Set<WebSocket>();
+  /** Connections sent a close frame by closeFrameOnly() whose TCP the relay keeps up until kill() / close(). */
+  readonly #lingering = new Set<WebSocket>();
+  /** The TCP socket under each connection, for frames written past ws. */
+  readonly #rawSockets = new WeakMap<WebSocket, Duplex>();
   readonly #handlers = new Set<TestRelayMessageHandler>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #sleeps = new Sleeps();
@@ -386,6 +427,21 @@ class LoopbackRelay implements TestRelay {
     for (const ws of this.clients) ws.close(code, reason);
   }
 
+  closeFrameOnly(code: number, reason = ''): number {
+    const frame = closeFrame(code, reason);
+    const targets = this.clients;
+    for (const ws of targets) {
+      // Written past ws (whose close() would end TCP once the client answers); pausing it stops it from ever
+      // reading that answer or the client's FIN, so the socket stays up until kill() / close().
+      this.#rawSockets.get(ws)?.write(frame);
+      ws.pause();
+      this.#open.delete(ws);
+      this.#subs.delete(ws);
+      this.#lingering.add(ws);
+    }
+    return targets.length;
+  }
+
   rejectUpgrade(status: number, headers: Record<string, string | number | readonly string[]> = {}): void {
     if (!Number.isInteger(status) || status < 200 || status > 599 || status === 101) {
       throw new RangeError(`rejectUpgrade(): status must be an HTTP status in 200-599 other than 101, got ${status}`);
@@ -421,7 +477,7 @@ class LoopbackRelay implements TestRelay {
 
   send(frame: TestRelayFrame, client?: WebSocket): number {
     const binary = typeof frame !== 'string';
-    const targets = client ? [client].filter((ws) => ws.readyState === WebSocket.OPEN) : this.clients;
+    const targets = client ? [client].filter((ws) => ws.readyState === WebSocket.OPEN && this.#open.has(ws)) : this.clients;
     for (const ws of targets) {
       ws.send(frame, { binary });
       this.#stats.messagesSent++;
@@ -506,6 +562,8 @@ class LoopbackRelay implements TestRelay {
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     for (const ws of this.#open) ws.terminate();
     this.#open.clear();
+    for (const ws of this.#lingering) ws.terminate();
+    this.#lingering.clear();
     for (const socket of this.#sockets) socket.destroy();
     await closed;
   }
@@ -547,15 +605,17 @@ class LoopbackRelay implements TestRelay {
       socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, socket));
   }
 
-  #onConnection(ws: WebSocket): void {
+  #onConnection(ws: WebSocket, socket: Duplex): void {
     this.#open.add(ws);
+    this.#rawSockets.set(ws, socket);
     this.#stats.connections++;
     ws.on('error', noop);
     ws.once('close', () => {
       this.#open.delete(ws);
+      this.#lingering.delete(ws);
       this.#subs.delete(ws);
     });
     ws.on('message', (raw: RawData, isBinary: boolean) => {
@@ -683,7 +743,8 @@ class LoopbackRelay implements TestRelay {
       this.#held.push({ client: ws, answers });
       return;
     }
-    if (ws.readyState !== WebSocket.OPEN) return;
+    // A connection sent a close frame by closeFrameOnly() gets nothing more, though ws still thinks it open.
+    if (ws.readyState !== WebSocket.OPEN || !this.#open.has(ws)) return;
     for (const answer of answers) {
       if (answer.kind === 'pong') {
         ws.pong(answer.data);
