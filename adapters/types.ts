@@ -66,6 +66,14 @@ export interface DialOptions {
   headers?: Record<string, string>;
   /** Largest inbound frame accepted, in bytes; larger frames close the socket with 1009 where enforceable. */
   maxPayload?: number;
+  /**
+   * How long, in ms, a closing socket may take to end: from our close frame (sent first, or in answer to the peer's)
+   * until TCP has ended; then it is dropped. So a peer that sends a close frame and keeps TCP open is dropped this
+   * long after it. Where the platform lets the transport see the peer's close frame (Node `ws`: yes; browsers: no),
+   * that close is reported when the frame arrives, not when TCP ends. `0` drops at once. Default: the transport's
+   * own (`ws`: 30000). The relay passes its `closeTimeout` option (default 1000).
+   */
+  closeTimeout?: number;
 }
 
 /** One live socket, as the runtime sees it. */

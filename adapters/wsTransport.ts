@@ -5,6 +5,7 @@
  * code) into the single {@link DisconnectInfo} the close classifier reads.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { WebSocket as WsWebSocket, type ClientOptions, type RawData } from 'ws';
 import type { DialOptions, DisconnectInfo, Frame, Transport, TransportHandlers, TransportSocket } from './types.ts';
 
@@ -18,9 +19,10 @@ export interface WsTransportOptions {
    */
   clientOptions?: ClientOptions;
   /**
-   * `ws`'s own close-handshake timeout in ms (how long `close()` waits for the peer's close frame before destroying
-   * the socket). Default: `ws`'s 30000. The runtime enforces its own, shorter `closeTimeout` by calling
-   * `terminate()`, so this only matters when the transport is used on its own.
+   * `ws`'s close-handshake timeout in ms, for dials that pass no {@link DialOptions.closeTimeout}: how long a
+   * closing socket waits for the close frames and the TCP close before it is destroyed. Default: `ws`'s 30000.
+   * The relay always passes its own `closeTimeout` (default 1000), so this only matters when the transport is used
+   * on its own.
    */
   closeTimeout?: number;
 }
@@ -43,6 +45,7 @@ const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
 
 const CONNECTING = 0;
 const OPEN = 1;
+const CLOSING = 2;
 
 /**
  * A {@link Transport} for Node over the `ws` package, with protocol ping/pong frames (`supportsPing: true`).
@@ -55,6 +58,12 @@ const OPEN = 1;
  *   is the one `ws` sent (1009 for `WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`), not 1006.
  * - If the `WebSocket` constructor throws (invalid URL or sub-protocol), `connect` still returns a socket and
  *   reports `onClose({ code: 1006, errorCode: 'DIAL_FAILED' })` on a microtask.
+ * - A close frame from the peer is reported at once, `onClose({ code, reason, wasClean: true })` with the peer's
+ *   code, not when TCP ends: `ws` answers it and then waits for the peer to close TCP, which a misbehaving server
+ *   never does. That socket is destroyed `closeTimeout` after the close frame (the dial's, else the transport's,
+ *   else `ws`'s 30000; `ws` does it with its own timer, cleared when TCP ends); `terminate()` drops it sooner.
+ *   A close we started is still reported only when TCP has ended (bounded by the same `closeTimeout`), so whoever
+ *   waits for it knows the socket is gone.
  * - `close()` while still connecting aborts the dial (as `terminate()`), reporting code 1006: no close frame can
  *   be exchanged before the upgrade. `close()` never throws: an invalid close code falls back to a close frame
  *   without a code (the peer sees 1005), and reasons are cut to the protocol's 123 bytes.
@@ -70,7 +79,7 @@ const OPEN = 1;
  *   onMessage: (data) => console.log(data),
  *   onPong: () => {},
  *   onClose: (info) => console.log('closed', info.code, info.errorCode),
- * }, { maxPayload: 1 << 20 });
+ * }, { maxPayload: 1 << 20, closeTimeout: 1000 });
  */
 export function wsTransport(options: WsTransportOptions = {}): Transport {
   const WebSocketClass = options.WebSocket ?? WsWebSocket;
@@ -91,6 +100,8 @@ function dialWs(
   dial: DialOptions,
 ): TransportSocket {
   let ws: WsWebSocket | undefined;
+  // The TCP socket under ws, from the public 'upgrade' event: watched for the peer's close frame.
+  let tcp: Duplex | undefined;
   let done = false;
   let localClose = false;
   let localCloseWhileConnecting = false;
@@ -119,9 +130,27 @@ function dialWs(
     handlers.onClose(info);
   };
 
-  const onOpen = () => dispatch(() => {
-    if (!done && !localClose) handlers.onOpen();
-  });
+  const onOpen = () => {
+    // Added after ws's own 'data' listener (set before 'open'), so this sees each chunk after ws has parsed it.
+    tcp?.on('data', onTcpData);
+    dispatch(() => {
+      if (!done && !localClose) handlers.onOpen();
+    });
+  };
+  const onUpgrade = (res: IncomingMessage) => {
+    tcp = res.socket;
+    // ws ends our side of TCP right after answering a close frame; this catches frames ws parsed asynchronously.
+    tcp.once('finish', onPeerClosing);
+  };
+  // Only ever CLOSING without a local close when the peer closed (or ws itself, over a protocol violation).
+  const onTcpData = () => {
+    if (ws?.readyState === CLOSING) onPeerClosing();
+  };
+  const onPeerClosing = () => {
+    if (done || localClose || !ws) return;
+    const frame = peerCloseFrame(ws);
+    if (frame) dispatch(() => finish({ code: frame.code, reason: frame.reason, wasClean: true }));
+  };
   // The data path: no closure per frame unless something is queued ahead of it.
   const onMessage = (data: RawData, isBinary: boolean) => {
     const frame = toFrame(data, isBinary);
@@ -174,7 +203,10 @@ function dialWs(
   };
 
   const detach = () => {
+    tcp?.off('data', onTcpData);
+    tcp?.off('finish', onPeerClosing);
     if (!ws) return;
+    ws.off('upgrade', onUpgrade);
     ws.off('open', onOpen);
     ws.off('message', onMessage);
     ws.off('pong', onPong);
@@ -192,8 +224,11 @@ function dialWs(
       headers: { ...transportOptions.clientOptions?.headers, ...dial.headers },
     };
     if (dial.maxPayload !== undefined) clientOptions.maxPayload = dial.maxPayload;
-    if (transportOptions.closeTimeout !== undefined) clientOptions.closeTimeout = transportOptions.closeTimeout;
+    // ws's own close timer then drops a peer that never closes TCP: no timer of ours to outlive the socket.
+    const closeTimeout = dial.closeTimeout ?? transportOptions.closeTimeout;
+    if (closeTimeout !== undefined) clientOptions.closeTimeout = closeTimeout;
     ws = new WebSocketClass(url, dial.protocols ?? [], clientOptions);
+    ws.on('upgrade', onUpgrade);
     ws.on('open', onOpen);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
@@ -244,7 +279,12 @@ function dialWs(
       }
     },
     terminate(): void {
-      if (done || !ws) return;
+      if (!ws) return;
+      // After an early onClose (the peer's close frame), this drops the socket still waiting for TCP to end.
+      if (done) {
+        ws.terminate();
+        return;
+      }
       localClose = true;
       if (ws.readyState === CONNECTING) abortDial();
       else ws.terminate();
@@ -261,6 +301,19 @@ function dialWs(
 }
 
 function noop(): void {}
+
+/**
+ * The peer's close frame, once `ws` has received one. `ws` has no public event for that moment (it emits 'close'
+ * only when TCP ends), so this reads the fields its receiver sets then: `_closeFrameReceived`, `_closeCode` and
+ * `_closeMessage` (ws 8). When they are missing or not of those types (another `ws` version, a wrapped class),
+ * it returns `undefined` and the close is reported at 'close' as before, which `closeTimeout` bounds.
+ */
+function peerCloseFrame(ws: WsWebSocket): { code: number; reason: string } | undefined {
+  const fields = ws as unknown as { _closeFrameReceived?: unknown; _closeCode?: unknown; _closeMessage?: unknown };
+  if (fields._closeFrameReceived !== true || typeof fields._closeCode !== 'number') return undefined;
+  const reason = Buffer.isBuffer(fields._closeMessage) ? fields._closeMessage.toString('utf8') : '';
+  return { code: fields._closeCode, reason };
+}
 
 function toFrame(data: RawData, isBinary: boolean): Frame {
   const buffer = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data;

@@ -63,7 +63,7 @@ class Connection {
   ) {}
 
   dial(): void {
-    const { transport, maxPayload, headers, protocols } = this.rt.options;
+    const { transport, maxPayload, closeTimeout, headers, protocols } = this.rt.options;
     try {
       this.socket = transport.connect(
         this.rt.dialUrl,
@@ -74,7 +74,8 @@ class Connection {
           onPing: () => this.markAlive(),
           onClose: (info) => this.handleClose(info),
         },
-        { maxPayload, ...(headers ? { headers } : {}), ...(protocols ? { protocols } : {}) },
+        // closeTimeout also bounds a close the peer started: a peer that never closes TCP is dropped after it.
+        { maxPayload, closeTimeout, ...(headers ? { headers } : {}), ...(protocols ? { protocols } : {}) },
       );
     } catch (error) {
       // A transport that throws at dial time (bad URL for the platform, say) is a failed attempt like any other.

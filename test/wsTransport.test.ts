@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../adapters/types.ts';
 import { parseRetryAfter, wsTransport } from '../adapters/wsTransport.ts';
+import { startTestRelay } from '../testkit/testRelay.ts';
 
 const WAIT_MS = 5000;
 
@@ -410,6 +411,129 @@ describe('wsTransport', () => {
     const ws = instances[0]!;
     for (const event of ['open', 'message', 'pong', 'close', 'unexpected-response']) expect(ws.listenerCount(event)).toBe(0);
     expect(ws.listenerCount('error')).toBeLessThanOrEqual(1);
+  });
+});
+
+/** Every `ws` socket the transport opens, to see when TCP really ends (`readyState` CLOSED). */
+function capture(patch?: (ws: WebSocket) => void) {
+  const instances: WebSocket[] = [];
+  class Capture extends WebSocket {
+    constructor(address: string, protocols: string[], options: ClientOptions) {
+      super(address, protocols, options);
+      patch?.(this);
+      instances.push(this);
+    }
+  }
+  return { WebSocket: Capture as typeof WebSocket, instances };
+}
+
+/** Resolves when `ws` has emitted 'close' (TCP ended), with the ms it took from `since`; bounded by WAIT_MS. */
+async function tcpClosed(ws: WebSocket, since: number): Promise<number> {
+  if (ws.readyState !== WebSocket.CLOSED) await Promise.race([once(ws, 'close'), rejectAfter(WAIT_MS, 'the socket to close')]);
+  return performance.now() - since;
+}
+
+function rejectAfter(ms: number, what: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref());
+}
+
+describe('wsTransport: a peer that sends a close frame and keeps TCP open', () => {
+  it('reports onClose at once with the code and reason, then drops TCP after the dial\'s closeTimeout', async () => {
+    const relay = await startTestRelay();
+    cleanups.push(() => relay.close());
+    const ws = capture();
+    const { rec } = dial(relay.url, { closeTimeout: 300 }, { WebSocket: ws.WebSocket });
+    await rec.wait('open');
+    const sentAt = performance.now();
+    relay.closeFrameOnly(1012, 'restarting');
+    const info = await rec.closed();
+    const reportedAfter = performance.now() - sentAt;
+    expect(info).toEqual({ code: 1012, reason: 'restarting', wasClean: true });
+    // Reported while TCP is still up: the server keeps it, and we have not dropped it yet.
+    expect(ws.instances[0]!.readyState).toBe(WebSocket.CLOSING);
+    expect(reportedAfter).toBeLessThan(300);
+    const droppedAfter = await tcpClosed(ws.instances[0]!, sentAt);
+    expect(droppedAfter).toBeGreaterThanOrEqual(295);
+    expect(rec.events.map((e) => e.type)).toEqual(['open', 'close']);
+  });
+
+  it('uses the transport\'s closeTimeout when the dial has none; the dial\'s wins', async () => {
+    const relay = await startTestRelay();
+    cleanups.push(() => relay.close());
+    const ws = capture();
+    const a = dial(relay.url, {}, { WebSocket: ws.WebSocket, closeTimeout: 150 });
+    const b = dial(relay.url, { closeTimeout: 0 }, { WebSocket: ws.WebSocket, closeTimeout: 150 });
+    await Promise.all([a.rec.wait('open'), b.rec.wait('open')]);
+    const sentAt = performance.now();
+    relay.closeFrameOnly(1001);
+    expect((await a.rec.closed()).code).toBe(1001);
+    expect((await b.rec.closed()).code).toBe(1001);
+    const [wsA, wsB] = ws.instances as [WebSocket, WebSocket];
+    expect(await tcpClosed(wsB, sentAt)).toBeLessThan(150); // 0: dropped at once
+    expect(await tcpClosed(wsA, sentAt)).toBeGreaterThanOrEqual(145);
+  });
+
+  it('terminate() after that onClose drops the socket at once', async () => {
+    const relay = await startTestRelay();
+    cleanups.push(() => relay.close());
+    const ws = capture();
+    const { socket, rec } = dial(relay.url, { closeTimeout: 10_000 }, { WebSocket: ws.WebSocket });
+    await rec.wait('open');
+    relay.closeFrameOnly(1000, 'bye');
+    expect(await rec.closed()).toEqual({ code: 1000, reason: 'bye', wasClean: true });
+    const terminatedAt = performance.now();
+    socket.terminate();
+    expect(await tcpClosed(ws.instances[0]!, terminatedAt)).toBeLessThan(1000);
+    expect(rec.events.map((e) => e.type)).toEqual(['open', 'close']);
+  });
+
+  it('a peer that closes TCP right after its close frame: exactly one onClose', async () => {
+    const { url, nextConnection } = await wsServer();
+    const conn = nextConnection();
+    const ws = capture();
+    const { rec } = dial(url, { closeTimeout: 10_000 }, { WebSocket: ws.WebSocket });
+    const [server] = await conn;
+    await rec.wait('open');
+    const serverClosed = once(server, 'close');
+    server.close(4001, 'go away');
+    expect(await rec.closed()).toEqual({ code: 4001, reason: 'go away', wasClean: true });
+    await serverClosed;
+    expect(await tcpClosed(ws.instances[0]!, performance.now())).toBeLessThan(WAIT_MS);
+    // One more round trip on another connection as an I/O barrier for anything late.
+    const other = dial(url);
+    await other.rec.wait('open');
+    expect(rec.events.map((e) => e.type)).toEqual(['open', 'close']);
+  });
+
+  it('a local close is unaffected: onClose once TCP has ended, with our code', async () => {
+    const { url, nextConnection } = await wsServer();
+    const conn = nextConnection();
+    const ws = capture();
+    const { socket, rec } = dial(url, { closeTimeout: 10_000 }, { WebSocket: ws.WebSocket });
+    const [server] = await conn;
+    await rec.wait('open');
+    socket.close(1000, 'done');
+    expect(await rec.closed()).toEqual({ code: 1000, reason: 'done', wasClean: true });
+    // Not reported before TCP ended: stop() awaits this to know the socket is gone.
+    expect(ws.instances[0]!.readyState).toBe(WebSocket.CLOSED);
+    expect(server.readyState).not.toBe(WebSocket.OPEN);
+  });
+
+  it('without ws\'s close-frame fields (another ws version), reports at the drop, still with the code', async () => {
+    const relay = await startTestRelay();
+    cleanups.push(() => relay.close());
+    // Hide the private fields the early report reads; ws itself keeps working through the setter.
+    const ws = capture((socket) => {
+      let received = false;
+      Object.defineProperty(socket, '_closeFrameReceived', { get: () => undefined, set: (v: boolean) => void (received = v) });
+      void received;
+    });
+    const { rec } = dial(relay.url, { closeTimeout: 200 }, { WebSocket: ws.WebSocket });
+    await rec.wait('open');
+    const sentAt = performance.now();
+    relay.closeFrameOnly(1001, 'going away');
+    expect(await rec.closed()).toEqual({ code: 1001, reason: 'going away', wasClean: true });
+    expect(performance.now() - sentAt).toBeGreaterThanOrEqual(195);
   });
 });
 
