@@ -2,7 +2,8 @@
  * The in-memory transport: scripted servers in the same process, for model tests and simulations. No sockets,
  * no real timers unless a delay is set without a clock. Every fault the runtime must survive can be injected on
  * demand: refused dials (with an upgrade status or an error code), dials that hang, unanswered pings, dropped
- * connections, clean closes, a silently dead path (blackhole), latency, oversized frames.
+ * connections, clean closes, close frames without a TCP close, a silently dead path (blackhole), latency,
+ * oversized frames.
  *
  * Deterministic by construction: server→client deliveries run in order on microtasks, or on the given clock when
  * a delay is set; client→server writes are recorded synchronously. Client handlers are never called
@@ -81,8 +82,11 @@ export interface MemoryConnection {
   readonly url: string;
   /** The dial options the client passed. */
   readonly options: DialOptions;
-  /** `open` until either side ended it. */
-  readonly state: 'open' | 'closed';
+  /**
+   * `open` until either side ended it; `closing` after {@link MemoryServer.closeFrameOnly} while the client has
+   * not yet dropped the TCP connection the server keeps up.
+   */
+  readonly state: 'open' | 'closing' | 'closed';
   /** Frames received on this connection, in order. */
   readonly received: readonly ReceivedFrame[];
   /** How it ended, once it did. */
@@ -136,15 +140,35 @@ export interface MemoryServer {
   delay(ms: number): MemoryServer;
   /** Sends `frame` to every open connection. */
   send(frame: Frame): void;
-  /** Drops every connection without a close frame (clients see 1006). */
+  /**
+   * Drops every connection without a close frame (clients see 1006), including those kept `closing` by
+   * `closeFrameOnly`: the server finally closes TCP (their clients have already seen the close frame).
+   */
   drop(): void;
   /** Closes every connection cleanly. Default code 1000, reason ''. */
   closeAll(code?: number, reason?: string): void;
+  /**
+   * A hostile server's close: every open connection gets a close frame with `code` and `reason`, but the server
+   * never closes TCP. The client sees the close at once, as the `ws` transport reports it
+   * (`{ code, reason, wasClean: true }`; an unsendable code arrives as 1005); the connection stays `closing`
+   * (gets nothing more, leaves `connections`) until the client drops it the dial's `closeTimeout` later (on the
+   * transport's clock; `ws`'s 30000 when the dial has none), which the server sees as a 1006 end. `drop()` or
+   * `close()` ends it sooner. With the blackhole on, the close frame is lost and the connection stays `closing`
+   * until the client's own `close()`/`terminate()`.
+   *
+   * @param code - Close code. Default 1000.
+   * @param reason - Close reason. Default `''`.
+   * @example
+   * const mem = memoryTransport({ clock });
+   * const server = mem.server('ws://relay.test');
+   * server.closeFrameOnly(1001, 'going away'); // clients close now; their TCP is dropped closeTimeout later
+   */
+  closeFrameOnly(code?: number, reason?: string): MemoryServer;
   /** Listens to client frames; returns the unsubscribe. */
   onMessage(listener: (data: Frame, connection: MemoryConnection, isBinary: boolean) => void): () => void;
   /** Listens to accepted connections; returns the unsubscribe. */
   onConnection(listener: (connection: MemoryConnection) => void): () => void;
-  /** Open connections, oldest first. */
+  /** Open connections, oldest first (not those `closing` after `closeFrameOnly`). */
   readonly connections: readonly MemoryConnection[];
   /** Every connection ever accepted, oldest first. */
   readonly allConnections: readonly MemoryConnection[];
@@ -298,6 +322,7 @@ class Server {
   private readonly handlers: MemoryServerHandlers[] = [];
   private readonly messageListeners = new Set<(data: Frame, c: MemoryConnection, isBinary: boolean) => void>();
   private readonly connectionListeners = new Set<(c: MemoryConnection) => void>();
+  /** Connections whose TCP is up: `open`, and `closing` after closeFrameOnly(). */
   private readonly open = new Set<Link>();
   private readonly all: Link[] = [];
   private readonly held: Link[] = [];
@@ -357,6 +382,10 @@ class Server {
       closeAll(code = 1000, reason = '') {
         for (const link of [...self.open]) link.serverClose(code, reason);
       },
+      closeFrameOnly(code = 1000, reason = '') {
+        for (const link of [...self.open]) link.serverCloseFrameOnly(code, reason);
+        return self.api;
+      },
       onMessage(listener) {
         self.messageListeners.add(listener);
         return () => void self.messageListeners.delete(listener);
@@ -366,7 +395,7 @@ class Server {
         return () => void self.connectionListeners.delete(listener);
       },
       get connections() {
-        return [...self.open];
+        return [...self.open].filter((link) => link.state === 'open');
       },
       get allConnections() {
         return [...self.all];
@@ -468,11 +497,17 @@ interface QueuedDelivery {
   run: () => void;
 }
 
+/** `ws`'s default close timeout, for dials that pass none. */
+const WS_CLOSE_TIMEOUT = 30_000;
+
+/** How the server sees a connection the client dropped while the server kept TCP up. */
+const DROPPED_BY_CLIENT: MemoryCloseInfo = { code: 1006, reason: '', wasClean: false };
+
 /** One dial: the client socket and, once accepted, the server's connection. */
 class Link implements MemoryConnection {
   server: Server | undefined;
   clientState: 'connecting' | 'open' | 'closing' | 'done' = 'connecting';
-  private serverState: 'pending' | 'open' | 'closed' = 'pending';
+  private serverState: 'pending' | 'open' | 'closing' | 'closed' = 'pending';
   readonly receivedFrames: ReceivedFrame[] = [];
   private ended: MemoryCloseInfo | undefined;
   // Server→client delivery queue, FIFO whatever the delays.
@@ -491,8 +526,8 @@ class Link implements MemoryConnection {
 
   // MemoryConnection (server side) ------------------------------------------------------------------------
 
-  get state(): 'open' | 'closed' {
-    return this.serverState === 'open' ? 'open' : 'closed';
+  get state(): 'open' | 'closing' | 'closed' {
+    return this.serverState === 'pending' ? 'closed' : this.serverState;
   }
 
   get received(): readonly ReceivedFrame[] {
@@ -577,7 +612,41 @@ class Link implements MemoryConnection {
     this.deliver(() => this.finish({ code: sent, reason, wasClean: true }));
   }
 
+  /** A close frame, and TCP kept up: the client reports the close at once and drops TCP closeTimeout later. */
+  serverCloseFrameOnly(code: number, reason: string): void {
+    if (this.serverState !== 'open') return;
+    this.serverState = 'closing';
+    const sent = isSendableCloseCode(code) ? code : 1005;
+    const text = sent === 1005 ? '' : reason;
+    if (this.server?.blackholed) return;
+    this.deliver(() => {
+      this.finish({ code: sent, reason: text, wasClean: true });
+      this.dropAfterCloseTimeout();
+    });
+  }
+
+  /** What the `ws` transport does when the peer keeps TCP up after its close frame. */
+  private dropAfterCloseTimeout(): void {
+    if (this.serverState !== 'closing') return;
+    const ms = this.options.closeTimeout ?? WS_CLOSE_TIMEOUT;
+    if (ms <= 0) {
+      this.endServerSide(DROPPED_BY_CLIENT);
+      return;
+    }
+    const timer = this.env.clock.setTimeout(() => {
+      this.timers.delete(timer);
+      this.endServerSide(DROPPED_BY_CLIENT);
+    }, ms);
+    this.timers.add(timer);
+  }
+
   serverDrop(): void {
+    if (this.serverState === 'closing') {
+      // The server finally closes the TCP it kept after closeFrameOnly(): its client has already seen the close.
+      this.cancelDeliveries();
+      this.endServerSide(DROPPED_BY_CLIENT);
+      return;
+    }
     if (this.serverState !== 'open') return;
     this.endServerSide({ code: 1006, reason: '', wasClean: false });
     if (this.server?.blackholed) return;
@@ -586,7 +655,7 @@ class Link implements MemoryConnection {
 
   private endServerSide(info: MemoryCloseInfo): void {
     if (this.serverState === 'closed') return;
-    const wasOpen = this.serverState === 'open';
+    const wasOpen = this.serverState !== 'pending';
     this.serverState = 'closed';
     this.ended = info;
     if (wasOpen) this.server?.ended(this, info);
@@ -645,7 +714,14 @@ class Link implements MemoryConnection {
   }
 
   private clientTerminate(): void {
-    if (this.clientState === 'done') return;
+    if (this.clientState === 'done') {
+      // As with ws: after the close frame of closeFrameOnly() was reported, terminate() drops the TCP kept up.
+      if (this.serverState === 'closing') {
+        this.cancelDeliveries();
+        this.endServerSide(DROPPED_BY_CLIENT);
+      }
+      return;
+    }
     if (this.clientState === 'connecting') {
       this.abort('terminated locally before the connection was established');
       return;

@@ -462,6 +462,66 @@ describe('memoryTransport: delay on a SimulatedClock', () => {
     expect(client.types()).toEqual(['open', 'close']);
   });
 
+  it('closeFrameOnly(): the client closes at once; the TCP kept up is dropped after the dial\'s closeTimeout', async () => {
+    const clock = new SimulatedClock();
+    const m = setup({ clock });
+    const ends: Array<[number, number]> = [];
+    const server = m.server(URL, { onClose: (c, info) => ends.push([c.id, info.code]) });
+    const quick = dial(m, URL, { closeTimeout: 500 });
+    const plain = dial(m); // no closeTimeout: ws's 30000
+    await settle();
+    expect(server.closeFrameOnly(1001, 'going away')).toBe(server);
+    server.send('ignored: a close frame was sent');
+    server.closeAll(4000); // ignored too: already closing
+    await settle();
+    for (const client of [quick, plain]) {
+      expect(client.events).toEqual([{ type: 'open' }, { type: 'close', info: { code: 1001, reason: 'going away', wasClean: true } }]);
+    }
+    const [q, p] = server.allConnections as [MemoryConnection, MemoryConnection];
+    expect([q.state, p.state]).toEqual(['closing', 'closing']);
+    expect(server.connections).toEqual([]);
+    expect(ends).toEqual([]);
+
+    clock.increment(499);
+    expect(q.state).toBe('closing');
+    clock.increment(1);
+    expect(q.state).toBe('closed');
+    expect(q.closeInfo).toEqual({ code: 1006, reason: '', wasClean: false });
+    expect(ends).toEqual([[q.id, 1006]]);
+    clock.increment(30_000 - 500);
+    expect(p.state).toBe('closed');
+    expect(ends).toEqual([
+      [q.id, 1006],
+      [p.id, 1006],
+    ]);
+    expect(server.stats.framesOut).toBe(0);
+  });
+
+  it('closeFrameOnly(): drop(), terminate() and closeTimeout 0 end the kept TCP at once; unsendable codes are 1005', async () => {
+    const clock = new SimulatedClock();
+    const m = setup({ clock });
+    const server = m.server(URL);
+    const dropped = dial(m, URL, { closeTimeout: 10_000 });
+    const terminated = dial(m, URL, { closeTimeout: 10_000 });
+    const immediate = dial(m, URL, { closeTimeout: 0 });
+    await settle();
+    server.closeFrameOnly(1006, 'not sendable');
+    await settle();
+    expect(dropped.closeInfo()).toEqual({ code: 1005, reason: '', wasClean: true });
+    expect(immediate.closeInfo()).toEqual({ code: 1005, reason: '', wasClean: true });
+    const [d, t, i] = server.allConnections as [MemoryConnection, MemoryConnection, MemoryConnection];
+    expect([d.state, t.state, i.state]).toEqual(['closing', 'closing', 'closed']);
+    terminated.socket.terminate();
+    expect(t.state).toBe('closed');
+    server.drop();
+    expect(d.state).toBe('closed');
+    expect(d.closeInfo).toEqual({ code: 1006, reason: '', wasClean: false });
+    // The timers of the kept connections are gone with them.
+    clock.increment(10_000);
+    await settle();
+    expect(dropped.types()).toEqual(['open', 'close']);
+  });
+
   it('rejects a negative delay', () => {
     const m = setup();
     expect(() => m.server(URL).delay(-1)).toThrow(RangeError);
