@@ -32,6 +32,11 @@ const TOO_BIG = { code: 1009, errorCode: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' } a
  *   `onClose({ code: 1009, errorCode: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' })` at once.
  * - Browsers hide the upgrade status, so `status`/`retryAfterMs` are never reported. When the platform's error
  *   event carries an error with a `code` (as `ws`'s class does), it is reported as `errorCode`.
+ * - A close frame from the peer is reported at the platform's `close` event, with the peer's code and reason:
+ *   a page cannot see the frame earlier (no event, only `readyState` turning CLOSING). Browsers fire `close`
+ *   once the TCP connection has ended, and drop a peer that keeps it open after its close frame on a timer of
+ *   their own that a page cannot set, so the dial's `closeTimeout` is not used. Until then `send` throws (a
+ *   closing socket is never written to).
  * - `terminate()` has no browser equivalent: it calls `close()` without waiting and reports
  *   `onClose({ code: 1006, wasClean: false })` on a microtask; later events of that socket are ignored.
  * - `close()` never throws: where the platform rejects the code (browsers only send 1000 and 3000–4999) it

@@ -2,9 +2,10 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { browserNetwork, browserTransport } from '../adapters/browserTransport.ts';
 import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../adapters/types.ts';
+import { startTestRelay } from '../testkit/testRelay.ts';
 
 const WAIT_MS = 5000;
 
@@ -101,10 +102,10 @@ afterEach(async () => {
   vi.unstubAllGlobals();
 });
 
-function dial(url: string, dialOptions: DialOptions = {}, react?: (ev: Ev) => void) {
+function dial(url: string, dialOptions: DialOptions = {}, react?: (ev: Ev) => void, WebSocketClass = WhatwgWebSocket) {
   const rec = recorder(react);
   rec.state.inConnect = true;
-  const socket = browserTransport({ WebSocket: WhatwgWebSocket }).connect(url, rec.handlers, dialOptions);
+  const socket = browserTransport({ WebSocket: WebSocketClass }).connect(url, rec.handlers, dialOptions);
   rec.state.inConnect = false;
   sockets.push({ socket, rec });
   return { socket, rec };
@@ -174,6 +175,36 @@ describe('browserTransport', () => {
     await rec.wait('open');
     server.close(4002, 'bye');
     expect(await rec.closed()).toEqual({ code: 4002, reason: 'bye', wasClean: true });
+  });
+
+  it('a close frame without a TCP close: reported at the platform\'s close, with the code; send throws meanwhile', async () => {
+    const relay = await startTestRelay();
+    cleanups.push(() => relay.close());
+    const platformWaitMs = 150;
+    // Stands in for a browser's own wait for the TCP close (ws's closeTimeout here; a page cannot set it).
+    class PlatformWithTimer extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { closeTimeout: platformWaitMs } as ClientOptions);
+        instances.push(this);
+      }
+    }
+    const { socket, rec } = dial(relay.url, { closeTimeout: 10 }, undefined, PlatformWithTimer as unknown as typeof globalThis.WebSocket);
+    await rec.wait('open');
+    const sentAt = performance.now();
+    relay.closeFrameOnly(1001, 'going away');
+    const native = instances[0]!;
+    await new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + WAIT_MS;
+      const poll = setInterval(() => {
+        if (native.readyState === WebSocket.CLOSING) resolve();
+        else if (Date.now() > deadline) reject(new Error('the close frame did not arrive'));
+        else return;
+        clearInterval(poll);
+      }, 2);
+    });
+    expect(() => socket.send('into a closing socket')).toThrow(/not open/);
+    expect(await rec.closed()).toEqual({ code: 1001, reason: 'going away', wasClean: true });
+    expect(performance.now() - sentAt).toBeGreaterThanOrEqual(platformWaitMs - 5);
   });
 
   it('closes from our side; a code the platform rejects falls back to a plain close', async () => {
