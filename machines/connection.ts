@@ -47,6 +47,7 @@ class Connection {
   // Heartbeat state of this connection.
   private hbMode: 'pending' | 'on' | 'off' = 'pending';
   private hbCancel: Cancel | undefined;
+  private silenceCancel: Cancel | undefined;
   private usePingFrames = false;
   private pingSeq = 0;
   private pingSentAt = 0;
@@ -234,14 +235,17 @@ class Connection {
     const { heartbeat, transport, protocol } = this.rt.options;
     if (!heartbeat.enabled) {
       this.hbMode = 'off';
-      this.scheduleStaleCheck();
+      this.watchSilence(heartbeat.staleAfter);
       return;
     }
     this.usePingFrames = transport.supportsPing && typeof this.socket?.ping === 'function';
     if (!this.usePingFrames && typeof protocol.ping !== 'function') {
       this.heartbeatOff(`transport "${transport.name}" has no ping frames and protocol "${protocol.name}" has no app-level ping`);
+      this.watchSilence(heartbeat.staleAfter);
       return;
     }
+    // Whatever the pings conclude (answered, negotiated off, missed), silence past the bound is a dead link.
+    this.watchSilence(heartbeat.staleAfter > 0 ? heartbeat.staleAfter : silenceBound(heartbeat));
     this.hbCancel = this.rt.scheduler.schedule(heartbeat.interval, this.pingNow);
   }
 
@@ -277,7 +281,7 @@ class Connection {
       if (heartbeat.negotiate && !this.rt.pongSeen && aliveOtherwise) {
         // A relay that talks but has never answered a ping lacks ping support: stop asking after maxMissed.
         if (++this.silentMisses >= heartbeat.maxMissed) {
-          this.heartbeatOff(`relay answered none of ${this.silentMisses} pings but sends other frames; heartbeat off for this connection`, true);
+          this.heartbeatOff(`relay answered none of ${this.silentMisses} pings but sends other frames; heartbeat off for this connection`);
           return;
         }
       } else {
@@ -289,41 +293,40 @@ class Connection {
         if (this.disposed) return;
       }
     }
-    if (heartbeat.staleAfter > 0 && now - this.lastInboundAt >= heartbeat.staleAfter) {
-      this.sendBack({ type: 'STALE', silentMs: now - this.lastInboundAt });
-      return;
-    }
     this.hbCancel = this.rt.scheduler.schedule(Math.max(0, heartbeat.interval - (now - sentAt)), this.pingNow);
   }
 
-  /**
-   * Stops pinging. `negotiated`: the relay ignores pings but talks, so silence longer than the heartbeat's own
-   * bound (`maxMissed × interval + timeout`, or `staleAfter` when set) still ends the connection.
-   */
-  private heartbeatOff(reason: string, negotiated = false): void {
+  /** Stops pinging; the silence watchdog, when one runs, keeps watching. */
+  private heartbeatOff(reason: string): void {
     this.hbMode = 'off';
-    this.stopHeartbeat();
+    this.hbCancel?.();
+    this.hbCancel = undefined;
     this.sendBack({ type: 'HEARTBEAT_OFF', reason });
-    this.scheduleStaleCheck(negotiated);
   }
 
-  /** With the heartbeat off, silence is still bounded by `staleAfter` when it is set (or by the heartbeat's bound). */
-  private scheduleStaleCheck(negotiated = false): void {
-    const { heartbeat } = this.rt.options;
-    const staleAfter = heartbeat.staleAfter > 0 || !negotiated ? heartbeat.staleAfter : silenceBound(heartbeat);
-    if (staleAfter <= 0 || this.disposed || this.closed) return;
-    const wait = Math.max(1, this.lastInboundAt + staleAfter - this.rt.now());
-    this.hbCancel = this.rt.scheduler.schedule(wait, () => {
+  /**
+   * Ends the connection once no frame has arrived for more than `limitMs` (0: never): `STALE`, or `PONG_TIMEOUT`
+   * when it is the pinging heartbeat's own bound. Armed for the
+   * current deadline and re-armed when frames moved it, so it costs one scheduler entry per `limitMs` of traffic.
+   */
+  private watchSilence(limitMs: number): void {
+    if (limitMs <= 0 || this.disposed || this.closed) return;
+    const wait = Math.max(1, this.lastInboundAt + limitMs + 1 - this.rt.now());
+    this.silenceCancel = this.rt.scheduler.schedule(wait, () => {
       if (this.disposed || this.closed) return;
       const silentMs = this.rt.now() - this.lastInboundAt;
-      if (silentMs >= staleAfter) this.sendBack({ type: 'STALE', silentMs });
-      else this.scheduleStaleCheck(negotiated);
+      if (silentMs <= limitMs) this.watchSilence(limitMs);
+      else if (this.hbMode === 'off' || this.rt.options.heartbeat.staleAfter > 0) this.sendBack({ type: 'STALE', silentMs });
+      // Pinging without staleAfter: the heartbeat's own bound ran out, whichever timer noticed first.
+      else this.sendBack({ type: 'PONG_TIMEOUT', missed: Math.max(this.missed + 1, this.rt.options.heartbeat.maxMissed) });
     });
   }
 
   private stopHeartbeat(): void {
     this.hbCancel?.();
     this.hbCancel = undefined;
+    this.silenceCancel?.();
+    this.silenceCancel = undefined;
   }
 
   // Disposal ----------------------------------------------------------------------------------------------

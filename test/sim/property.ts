@@ -1,0 +1,25 @@
+/** The simulator's property, shared by the `npm test` budget (pool.sim.test.ts) and the long runner (cli.ts). */
+import fc from 'fast-check';
+import { schedules } from './schedule.ts';
+import { World } from './world.ts';
+
+/** How a run is replayed or extended. */
+export interface SimRunOptions {
+  runs: number;
+  /** fast-check's seed, from a failure report, to replay it. */
+  seed?: number;
+  /** fast-check's path, from a failure report, to jump straight to the shrunk counterexample. */
+  path?: string;
+}
+
+/** Checks `runs` generated schedules; rejects with fast-check's report (seed, path, shrunk schedule) on a failure. */
+export function checkSchedules(options: SimRunOptions): Promise<void> {
+  return fc.assert(
+    fc.asyncProperty(schedules(), (schedule) => new World(schedule).run()),
+    {
+      numRuns: options.runs,
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+      ...(options.path === undefined ? {} : { path: options.path, endOnFailure: true }),
+    },
+  );
+}
