@@ -5,6 +5,8 @@ import { World } from './world.ts';
 
 /** How a run is replayed or extended. */
 export interface SimRunOptions {
+  /** A pool of 1–5 relays, or one standalone relay. */
+  kind: 'pool' | 'relay';
   runs: number;
   /** fast-check's seed, from a failure report, to replay it. */
   seed?: number;
@@ -15,7 +17,7 @@ export interface SimRunOptions {
 /** Checks `runs` generated schedules; rejects with fast-check's report (seed, path, shrunk schedule) on a failure. */
 export function checkSchedules(options: SimRunOptions): Promise<void> {
   return fc.assert(
-    fc.asyncProperty(schedules(), (schedule) => new World(schedule).run()),
+    fc.asyncProperty(schedules(25, options.kind === 'pool' ? 5 : 1), (schedule) => new World(schedule, options.kind).run()),
     {
       numRuns: options.runs,
       ...(options.seed === undefined ? {} : { seed: options.seed }),

@@ -60,9 +60,9 @@ function action(n: number): fc.Arbitrary<Action> {
   );
 }
 
-/** Schedules of 1–`maxSteps` steps over a pool of 1–5 relays. */
-export function schedules(maxSteps = 25): fc.Arbitrary<Schedule> {
-  return fc.integer({ min: 1, max: 5 }).chain((n) =>
+/** Schedules of 1–`maxSteps` steps over 1–`maxRelays` relays. */
+export function schedules(maxSteps = 25, maxRelays = 5): fc.Arbitrary<Schedule> {
+  return fc.integer({ min: 1, max: maxRelays }).chain((n) =>
     fc.record({
       relays: fc.constant(n),
       seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),

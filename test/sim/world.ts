@@ -4,17 +4,15 @@
  * jitter comes from the schedule's seed.
  */
 import { SimulatedClock } from 'xstate';
-import { jsonProtocol } from '../../adapters/jsonProtocol.ts';
 import { memoryTransport, type MemoryServer } from '../../adapters/memoryTransport.ts';
 import { silenceBound } from '../../machines/connection.ts';
-import { createRelayPool, type RelayPool } from '../../machines/createRelayPool.ts';
 import type { RelayActorsError } from '../../machines/errors.ts';
 import type { PoolEvent, RelayState } from '../../machines/telemetry.ts';
 import type { Action, Schedule } from './schedule.ts';
+import { HEARTBEAT, poolTarget, relayTarget, type SimTarget } from './targets.ts';
 
 type Msg = Record<string, unknown>;
 
-export const HEARTBEAT = { interval: 1000, timeout: 500, maxMissed: 2 };
 /** Simulated ms per tick: every timer fires within one tick of its time. */
 export const TICK = 50;
 /** A dead link must leave `open`/`degraded` within this long (the documented bound plus one tick). */
@@ -24,6 +22,9 @@ export const SETTLE_BOUND = 60_000;
 
 const RELAY_STATES: ReadonlySet<RelayState> = new Set(['idle', 'connecting', 'open', 'degraded', 'reconnecting', 'failed', 'closed']);
 const POOL_STATES = new Set(['idle', 'online', 'offline', 'expired', 'stopped']);
+/** A standalone relay's final state after stop(), and the legal overall states of each kind of target. */
+const OVERALL = { pool: POOL_STATES, relay: RELAY_STATES as ReadonlySet<string> };
+const STOPPED = { pool: 'stopped', relay: 'closed' };
 const LIVE: ReadonlySet<RelayState> = new Set(['open', 'degraded']);
 
 /** What became of one send or publish. */
@@ -62,7 +63,7 @@ export class World {
   readonly servers: MemoryServer[];
   /** Ids each server stored, in the order it first received them. */
   readonly stored: string[][];
-  readonly pool: RelayPool<Msg, Msg, Msg>;
+  readonly target: SimTarget;
   readonly outcomes: Outcome[] = [];
   readonly delivered = new Map<string, number>();
   /** Per relay: when its link went silent while it was live (cleared when it left `live` or the link healed). */
@@ -72,29 +73,20 @@ export class World {
   private readonly log: string[] = [];
   private next = 0;
 
-  constructor(readonly schedule: Schedule) {
+  constructor(
+    readonly schedule: Schedule,
+    readonly kind: 'pool' | 'relay' = 'pool',
+  ) {
     const mem = memoryTransport({ clock: this.clock });
     this.urls = Array.from({ length: schedule.relays }, (_, i) => `ws://r${i}.sim`);
     this.stored = this.urls.map(() => []);
     this.silentSince = this.urls.map(() => null);
     this.latency = this.urls.map(() => 0);
     this.servers = this.urls.map((url, i) => mem.server(url, { onMessage: (data, conn) => this.serve(i, data, conn) }));
-    this.pool = createRelayPool<Msg, Msg, Msg>({
-      relays: this.urls,
-      transport: mem,
-      protocol: jsonProtocol({ acks: true }),
-      clock: this.clock,
-      random: seeded(schedule.seed),
-      closeTimeout: 0,
-      heartbeat: HEARTBEAT,
-      backoff: { base: 1000, factor: 2, max: 8000, stableAfter: 5000 },
-      connectTimeout: 2000,
-      ackTimeout: 3000,
-      sessionTimeout: 10_000,
-      outbox: { ttl: 20_000 },
-    });
-    this.pool.events$.subscribe((e) => this.observe(e));
-    this.pool.messages$.subscribe((m) => {
+    const random = seeded(schedule.seed);
+    this.target = kind === 'pool' ? poolTarget(this.urls, mem, this.clock, random) : relayTarget(this.urls[0]!, mem, this.clock, random);
+    this.target.events$.subscribe((e) => this.observe(e));
+    this.target.messages$.subscribe((m) => {
       const id = String(m.id);
       this.delivered.set(id, (this.delivered.get(id) ?? 0) + 1);
     });
@@ -123,7 +115,7 @@ export class World {
 
   /** Runs every step, checking invariants as it goes, then heals the world and checks the end state. */
   async run(): Promise<void> {
-    this.pool.start();
+    this.target.start();
     await this.tick(100);
     for (const step of this.schedule.steps) {
       this.log.push(`t=${this.clock.now()} ${JSON.stringify(step.action)} +${step.waitMs}`);
@@ -135,7 +127,7 @@ export class World {
   }
 
   private relayState(i: number): RelayState {
-    return this.pool.status().relays.find((r) => r.url === this.urls[i])!.state;
+    return this.target.relayState(this.urls[i]!);
   }
 
   private async apply(a: Action): Promise<void> {
@@ -146,7 +138,7 @@ export class World {
       this.silentSince.forEach((t, i) => t !== null && (this.silentSince[i] = this.clock.now()));
       return settle();
     }
-    if (a.kind === 'retry') return this.pool.retry(this.urls[a.relay]!);
+    if (a.kind === 'retry') return this.target.retry(this.urls[a.relay]!);
     this.fault(a);
   }
 
@@ -174,8 +166,8 @@ export class World {
     const outcome: Outcome = { kind, id: `m${n}`, n, ack: kind === 'publish' || ack, state: 'pending' };
     this.outcomes.push(outcome);
     const message = { type: 'msg', id: outcome.id, n };
-    const done = kind === 'send' ? this.pool.send(message, { ack }) : this.pool.publish(message);
-    (done as Promise<unknown>).then(
+    const done = kind === 'send' ? this.target.send(message, ack) : this.target.publish(message);
+    done.then(
       () => (outcome.state = 'resolved'),
       (error: RelayActorsError) => {
         outcome.state = 'rejected';
@@ -195,8 +187,8 @@ export class World {
   }
 
   private checkRunning(): void {
-    const status = this.pool.status();
-    if (!POOL_STATES.has(status.state)) this.fail(`pool entered an unknown state "${status.state}"`);
+    const state = this.target.overallState();
+    if (!OVERALL[this.kind].has(state)) this.fail(`${this.kind} entered an unknown state "${state}"`);
     const now = this.clock.now();
     this.silentSince.forEach((since, i) => {
       if (since !== null && now - since > DETECTION_BOUND && LIVE.has(this.relayState(i))) {
@@ -235,12 +227,13 @@ export class World {
 
   /** Stops the pool; afterwards no timer may be pending and no connection open. */
   private async stop(): Promise<void> {
-    await this.pool.stop();
+    await this.target.stop();
     await settle();
     const timers = (this.clock as unknown as { timeouts: Map<number, unknown> }).timeouts.size;
     if (timers > 0) this.fail(`${timers} timer(s) still pending after stop()`);
     const open = this.servers.reduce((sum, s) => sum + s.connections.length, 0);
     if (open > 0) this.fail(`${open} connection(s) still open after stop()`);
-    if (this.pool.status().state !== 'stopped') this.fail(`pool is ${this.pool.status().state} after stop()`);
+    const state = this.target.overallState();
+    if (state !== STOPPED[this.kind]) this.fail(`${this.kind} is ${state} after stop()`);
   }
 }
