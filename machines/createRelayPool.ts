@@ -22,8 +22,8 @@ import {
 } from './errors.ts';
 import { recentFlaps, recordOutcome, successRatio } from './health.ts';
 import { RecentIds } from './idSet.ts';
-import { redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
-import { Outbox, resolveOutboxOptions, type OutboxItem, type OutboxOptions } from './outbox.ts';
+import { redactUrl, rejectUnknownKeys, RELAY_OPTION_KEYS, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
+import { DEFAULT_OUTBOX, Outbox, resolveOutboxOptions, type OutboxItem, type OutboxOptions } from './outbox.ts';
 import { poolMachine, poolState, type PoolMachine, type PoolMachineRuntime, type PoolState } from './poolMachine.ts';
 import { relayFacade, type Relay } from './createRelay.ts';
 import type { RelayMachine } from './relayMachine.ts';
@@ -177,6 +177,23 @@ interface Registration<Req, In> {
 
 const DONE: Promise<void> = Promise.resolve();
 
+/**
+ * The pool's own options (beyond the relay options its relays share) with their defaults. Its keys are the known
+ * names; `satisfies` makes the compiler hold them to {@link RelayPoolOptions}, one for one.
+ */
+const POOL_OPTION_DEFAULTS = {
+  relays: Object.freeze([]) as readonly string[],
+  selection: DEFAULT_SELECTION,
+  score: DEFAULT_SCORE,
+  outbox: DEFAULT_OUTBOX,
+  sessionTimeout: 60_000,
+  dedupeWindow: 10_000,
+  id: 'pool',
+} satisfies { [K in Exclude<keyof RelayPoolOptions, keyof RelayOptions> | 'id']-?: unknown };
+
+/** Every top-level option of {@link createRelayPool}: its own and the shared relay options. */
+const POOL_OPTION_KEYS: readonly string[] = Object.freeze([...Object.keys(POOL_OPTION_DEFAULTS), ...RELAY_OPTION_KEYS.filter((k) => !(k in POOL_OPTION_DEFAULTS))]);
+
 /** Normalises a URL for identity (`ws://h:1` and `ws://h:1/` are one relay). */
 function relayKey(url: string): string {
   return new URL(url).href;
@@ -211,6 +228,8 @@ function errorOf(error: unknown, fallback: (cause: unknown) => RelayActorsError)
 
 function resolveScore(score: RelayPoolOptions['score']): ScoreOptions {
   const s = score ?? {};
+  rejectUnknownKeys('score', s, Object.keys(DEFAULT_SCORE));
+  if (s.weights !== undefined) rejectUnknownKeys('score.weights', s.weights, Object.keys(DEFAULT_SCORE.weights));
   const out: ScoreOptions = { ...DEFAULT_SCORE, ...s, weights: { ...DEFAULT_SCORE.weights, ...(s.weights ?? {}) } };
   for (const [k, v] of Object.entries(out.weights)) if (typeof v !== 'number' || !(v >= 0)) throw new InvalidOptionError(`score.weights.${k}`, `must be a number >= 0, got ${String(v)}`);
   for (const k of ['rttReferenceMs', 'flapWindowMs'] as const) if (typeof out[k] !== 'number' || !(out[k] > 0)) throw new InvalidOptionError(`score.${k}`, `must be a number > 0, got ${String(out[k])}`);
@@ -219,6 +238,7 @@ function resolveScore(score: RelayPoolOptions['score']): ScoreOptions {
 }
 
 function resolveSelection(selection: RelayPoolOptions['selection']): SelectionOptions {
+  if (selection !== undefined) rejectUnknownKeys('selection', selection, Object.keys(DEFAULT_SELECTION));
   const s: SelectionOptions = { ...DEFAULT_SELECTION, ...(selection ?? {}) };
   if (s.strategy !== 'primary' && s.strategy !== 'broadcast') throw new InvalidOptionError('selection.strategy', `must be "primary" or "broadcast", got ${String(s.strategy)}`);
   if (typeof s.margin !== 'number' || !(s.margin >= 0 && s.margin <= 1)) throw new InvalidOptionError('selection.margin', `must be a number in [0, 1], got ${String(s.margin)}`);
@@ -239,7 +259,10 @@ function resolveSelection(selection: RelayPoolOptions['selection']): SelectionOp
  */
 export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(options: RelayPoolOptions<Out, In, Req>): RelayPool<Out, In, Req> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'expected an object');
-  const { relays: initialRelays = [], selection: selectionOption, score: scoreOption, outbox: outboxOption, sessionTimeout: sessionTimeoutOption, dedupeWindow: dedupeOption, id: poolId = 'pool', ...relayOptions } = options;
+  // Here and not only in resolveRelayOptions: a typo of a pool option is suggested its pool name.
+  rejectUnknownKeys('', options, POOL_OPTION_KEYS);
+  const defaults = POOL_OPTION_DEFAULTS;
+  const { relays: initialRelays = defaults.relays, selection: selectionOption, score: scoreOption, outbox: outboxOption, sessionTimeout: sessionTimeoutOption, dedupeWindow: dedupeOption, id: poolId = defaults.id, ...relayOptions } = options;
   if (!Array.isArray(initialRelays)) throw new InvalidOptionError('relays', 'expected an array of ws:// or wss:// URLs');
   // Validates the shared relay options once, with the pool's own names in errors.
   const shared = resolveRelayOptions('ws://pool.invalid', relayOptions as RelayOptions<Out, In>);
@@ -249,9 +272,9 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   const selection = resolveSelection(selectionOption);
   const scoreOptions = resolveScore(scoreOption);
   const outboxOptions = resolveOutboxOptions(outboxOption);
-  const sessionTimeout = sessionTimeoutOption ?? 60_000;
+  const sessionTimeout = sessionTimeoutOption ?? defaults.sessionTimeout;
   if (typeof sessionTimeout !== 'number' || !(sessionTimeout > 0)) throw new InvalidOptionError('sessionTimeout', `must be a number > 0, got ${String(sessionTimeout)}`);
-  const dedupeWindow = dedupeOption ?? 10_000;
+  const dedupeWindow = dedupeOption ?? defaults.dedupeWindow;
   if (!Number.isInteger(dedupeWindow) || dedupeWindow < 1) throw new InvalidOptionError('dedupeWindow', `must be an integer >= 1, got ${String(dedupeWindow)}`);
   for (const url of initialRelays) validateUrl(url);
 

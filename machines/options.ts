@@ -161,6 +161,77 @@ export const realClock: Clock = {
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
 
+/**
+ * Every option of {@link RelayOptions} with its default (`undefined`: none, or bound by the entry point). Its keys
+ * are the known option names; `satisfies` makes the compiler hold them to the interface, one for one.
+ */
+const RELAY_OPTION_DEFAULTS = {
+  transport: undefined,
+  protocol: undefined,
+  heartbeat: DEFAULT_HEARTBEAT,
+  backoff: DEFAULT_BACKOFF,
+  ...DEFAULT_RELAY_OPTIONS,
+  headers: undefined,
+  protocols: undefined,
+  classify: undefined,
+  fatalCloseCodes: undefined,
+  beforeReconnect: undefined,
+  wake: DEFAULT_WAKE,
+  network: undefined,
+  clock: realClock,
+  random: Math.random,
+  id: undefined,
+  inspect: undefined,
+} satisfies { [K in keyof RelayOptions]-?: unknown };
+
+/** Names of the options of {@link RelayOptions}, top level. */
+export const RELAY_OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(RELAY_OPTION_DEFAULTS));
+
+/** Top-level names we know but do not support yet, with what to do instead. */
+const NOT_YET_SUPPORTED: Readonly<Record<string, string>> = Object.freeze({
+  signal: 'AbortSignal is not supported yet; end the relay or pool with stop() instead',
+});
+
+/**
+ * Throws {@link InvalidOptionError} when `value` is not an object, or for its first key not in `known`, named by
+ * its dotted path under `path` ('' for the top level), with the closest known name when one is near.
+ */
+export function rejectUnknownKeys(path: string, value: unknown, known: readonly string[]): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidOptionError(path || 'options', `expected an object, got ${describe(value)}`);
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const at = (name: string) => (path ? `${path}.${name}` : name);
+    const later = path === '' ? NOT_YET_SUPPORTED[key] : undefined;
+    if (later) throw new InvalidOptionError(key, later);
+    const near = closest(key, known);
+    const hint = near === undefined ? ` (known: ${known.join(', ')})` : `; did you mean "${at(near)}"?`;
+    throw new InvalidOptionError(at(key), `unknown option${hint}`);
+  }
+}
+
+/** The known name nearest to `name` (case-insensitive edit distance), if it is near enough to be a typo. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  const limit = Math.max(1, Math.floor(name.length / 4));
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const candidate of known) {
+    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
 function positive(name: string, value: unknown, allowZero = false, allowInfinity = false): number {
   if (typeof value !== 'number' || Number.isNaN(value)) throw new InvalidOptionError(name, `expected a number, got ${describe(value)}`);
   if (!allowInfinity && !Number.isFinite(value)) throw new InvalidOptionError(name, 'must be finite');
@@ -181,9 +252,7 @@ function section<T extends object>(name: string, value: Partial<T> | false | und
   if (value === false) return { ...defaults, off: true };
   if (value === undefined) return { ...defaults, off: false };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidOptionError(name, `expected an object or false, got ${describe(value)}`);
-  for (const key of Object.keys(value)) {
-    if (!(key in defaults)) throw new InvalidOptionError(`${name}.${key}`, `unknown option (known: ${Object.keys(defaults).join(', ')})`);
-  }
+  rejectUnknownKeys(name, value, Object.keys(defaults));
   const merged = { ...defaults } as T;
   for (const [key, v] of Object.entries(value)) if (v !== undefined) (merged as Record<string, unknown>)[key] = v;
   return { ...merged, off: false };
@@ -241,6 +310,7 @@ export function redactUrl(url: string): string {
  */
 export function resolveRelayOptions<Out, In>(url: string, options: RelayOptions<Out, In>): ResolvedRelayOptions<Out, In> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `expected an object, got ${describe(options)}`);
+  rejectUnknownKeys('', options, RELAY_OPTION_KEYS);
   const t = options.transport;
   if (!t || typeof t.connect !== 'function') throw new InvalidOptionError('transport', 'expected a Transport (wsTransport(), browserTransport(), memoryTransport())');
   const p = options.protocol;

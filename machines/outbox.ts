@@ -4,6 +4,7 @@
  * (its `expire` callback rejects the caller's promise) or by `rejectAll`.
  */
 import { InvalidOptionError, OutboxFullError, type RelayActorsError } from './errors.ts';
+import { rejectUnknownKeys } from './options.ts';
 import type { Cancel, Scheduler } from './scheduler.ts';
 
 /** Bounds of the outbox. */
@@ -43,10 +44,8 @@ interface Slot<T> {
  * resolveOutboxOptions({ size: 1 });   // throws InvalidOptionError: option 'outbox.size'
  */
 export function resolveOutboxOptions(options: Partial<OutboxOptions> | undefined): OutboxOptions {
+  if (options !== undefined) rejectUnknownKeys('outbox', options, Object.keys(DEFAULT_OUTBOX));
   const o = { ...DEFAULT_OUTBOX, ...(options ?? {}) };
-  for (const key of Object.keys(options ?? {})) {
-    if (!(key in DEFAULT_OUTBOX)) throw new InvalidOptionError(`outbox.${key}`, `unknown option (known: ${Object.keys(DEFAULT_OUTBOX).join(', ')})`);
-  }
   if (!Number.isInteger(o.maxMessages) || o.maxMessages < 0) throw new InvalidOptionError('outbox.maxMessages', `must be an integer >= 0, got ${o.maxMessages}`);
   if (typeof o.maxBytes !== 'number' || !(o.maxBytes >= 0)) throw new InvalidOptionError('outbox.maxBytes', `must be a number >= 0, got ${o.maxBytes}`);
   if (typeof o.ttl !== 'number' || !(o.ttl > 0)) throw new InvalidOptionError('outbox.ttl', `must be a number > 0, got ${o.ttl}`);
