@@ -4,7 +4,7 @@
 import type { Observable } from 'rxjs';
 import { createActor, type ActorRef, type SnapshotFrom } from 'xstate';
 import type { Frame } from '../adapters/types.ts';
-import { NotOpenError, ProtocolError, RelayActorsError, RelayFailedError, SendFailedError, StoppedError } from './errors.ts';
+import { NotOpenError, ProtocolError, redactError, RelayFailedError, SendFailedError, StoppedError, type RelayActorsError } from './errors.ts';
 import { successRatio } from './health.ts';
 import { redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
 import { relayMachine, type RelayMachine } from './relayMachine.ts';
@@ -248,7 +248,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     try {
       socket.send(frame);
     } catch (error) {
-      throw new SendFailedError(this.rt.url, { cause: error });
+      throw this.rt.wrapError(error, (cause) => new SendFailedError(this.rt.url, { cause }));
     }
   }
 
@@ -261,7 +261,8 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     if (!answer) throw new ProtocolError(`Relay ${rt.url} asks for authentication, but the protocol has no signer (pass one to the protocol).`, 'NO_SIGNER');
     if (rt.authenticated) return;
     const session = rt.session;
-    const { frame, id } = await answer.call(protocol, challenge, rt.dialUrl);
+    // The signer is given the dial URL (NIP-42 signs the relay's URL), so its errors may name it.
+    const { frame, id } = await answer.call(protocol, challenge, rt.dialUrl).catch((error: unknown) => Promise.reject(redactError(error, rt.redact)));
     if (rt.session !== session || rt.authChallenge !== challenge) throw new ProtocolError(`Relay ${rt.url} reconnected while we were signing its challenge.`, 'STALE_CHALLENGE');
     const acked = rt.awaitAck(id);
     try {
@@ -285,7 +286,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     try {
       frame = protocol.encode(message);
     } catch (error) {
-      return Promise.reject(error instanceof RelayActorsError ? error : new ProtocolError(`Could not encode the message: ${String((error as Error)?.message ?? error)}`, 'ENCODE', { cause: error }));
+      return Promise.reject(rt.wrapError(error, (cause) => new ProtocolError(`Could not encode the message: ${String((cause as Error)?.message ?? cause)}`, 'ENCODE', { cause })));
     }
     const id = protocol.messageId?.(message);
     const wantAck = sendOptions?.ack ?? (protocol.acks === true && id !== undefined);
@@ -296,7 +297,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     } catch (error) {
       if (wantAck) rt.settleAck(id!, false, 'write failed');
       acked.catch(() => {});
-      return Promise.reject(new SendFailedError(rt.url, { cause: error }));
+      return Promise.reject(rt.wrapError(error, (cause) => new SendFailedError(rt.url, { cause })));
     }
     return acked;
   }
@@ -325,7 +326,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
       heartbeat: context.heartbeat,
       heartbeatNote: context.heartbeatNote,
       lastClose: context.lastClose,
-      failure: context.failure,
+      failure: context.failure === null ? null : rt.redact(context.failure),
       connectedAt: context.connectedAt,
     };
   }
@@ -358,7 +359,8 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
   private notWritable(): RelayActorsError {
     const rt = this.rt;
     if (this.stopping || rt.state === 'closed') return new StoppedError(`Relay ${rt.url}`);
-    if (rt.state === 'failed') return new RelayFailedError(rt.url, this.actor.getSnapshot().context.failure ?? 'failed');
+    // The failure is a verdict's reason, which a classifier may have worded from the transport's message.
+    if (rt.state === 'failed') return new RelayFailedError(rt.url, rt.redact(this.actor.getSnapshot().context.failure ?? 'failed'));
     return new NotOpenError(rt.url, rt.state);
   }
 }

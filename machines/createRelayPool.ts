@@ -19,6 +19,7 @@ import {
   SessionTimeoutError,
   StoppedError,
   UnknownRelayError,
+  wrapError,
 } from './errors.ts';
 import { recentFlaps, recordOutcome, successRatio } from './health.ts';
 import { RecentIds } from './idSet.ts';
@@ -222,10 +223,6 @@ export function frameBytes(frame: Frame): number {
   return bytes;
 }
 
-function errorOf(error: unknown, fallback: (cause: unknown) => RelayActorsError): RelayActorsError {
-  return error instanceof RelayActorsError ? error : fallback(error);
-}
-
 function resolveScore(score: RelayPoolOptions['score']): ScoreOptions {
   const s = score ?? {};
   rejectUnknownKeys('score', s, Object.keys(DEFAULT_SCORE));
@@ -368,7 +365,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       }
       const next = pickTarget(new Set([...p.refusedBy, m.key]));
       if (next) writeTo(p, next);
-      else settle(p, new SendFailedError(m.rt.url, { cause: error }));
+      else settle(p, m.rt.wrapError(error, (cause) => new SendFailedError(m.rt.url, { cause })));
       return;
     }
     if (!acked) {
@@ -434,7 +431,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       outbox.push(p);
     } catch (error) {
       if (error instanceof OutboxFullError) emit({ type: 'outbox-overflow', url: null, limit: error.limit, size: outbox.size, bytes: outbox.bytes });
-      settle(p, errorOf(error, (c) => new SendFailedError('the outbox', { cause: c })));
+      settle(p, wrapError(error, (cause) => new SendFailedError('the outbox', { cause })));
       return;
     }
     // Online with a queue (a message requeued after its relay went): replay it all now, in order. Otherwise the
@@ -474,7 +471,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   };
 
   const encodeError = (error: unknown): RelayActorsError =>
-    errorOf(error, (c) => new ProtocolError(`Could not encode the message: ${String((c as Error)?.message ?? c)}`, 'ENCODE', { cause: c }));
+    wrapError(error, (c) => new ProtocolError(`Could not encode the message: ${String((c as Error)?.message ?? c)}`, 'ENCODE', { cause: c }));
 
   const newPending = (message: Out, sendOptions: PoolSendOptions | undefined): Pending<Out> | RelayActorsError => {
     let frame: Frame;
@@ -638,7 +635,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       frame = protocol.subscribe!(reg.id, reg.request, resume);
       m.relay.writeFrame(frame);
     } catch (error) {
-      emit({ type: 'error', url: m.rt.url, error: errorOf(error, (c) => new ProtocolError(`Could not subscribe ${reg.id}: ${String((c as Error)?.message ?? c)}`, 'SUBSCRIBE', { cause: c })) });
+      emit({ type: 'error', url: m.rt.url, error: m.rt.wrapError(error, (c) => new ProtocolError(`Could not subscribe ${reg.id}: ${String((c as Error)?.message ?? c)}`, 'SUBSCRIBE', { cause: c })) });
       return;
     }
     reg.sessions.set(m.key, m.rt.session);
@@ -775,9 +772,9 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       const ok: string[] = [];
       const errors: Array<{ url: string; error: RelayActorsError }> = [];
       results.forEach((r, i) => {
-        const url = targetsNow[i]!.rt.url;
-        if (r.status === 'fulfilled') ok.push(url);
-        else errors.push({ url, error: errorOf(r.reason, (c) => new SendFailedError(url, { cause: c })) });
+        const { rt } = targetsNow[i]!;
+        if (r.status === 'fulfilled') ok.push(rt.url);
+        else errors.push({ url: rt.url, error: rt.wrapError(r.reason, (cause) => new SendFailedError(rt.url, { cause })) });
       });
       if (ok.length === 0) throw new PublishFailedError(errors);
       return { relays: ok };

@@ -278,3 +278,57 @@ export class UnknownRelayError extends RelayActorsError {
     super('UNKNOWN_RELAY', `The pool has no relay ${url}.`);
   }
 }
+
+/**
+ * `error` with every text `redact` changes replaced: its message, stack and other string properties, and the same
+ * for its `cause` (and any errors it holds), recursively. Returns `error` itself when nothing changes; otherwise a
+ * copy with the same class, `name` and `code`, leaving the original as it was. Anything that is not an `Error` is
+ * returned as it is (strings are redacted).
+ *
+ * @example
+ * const redact = (text: string) => text.replaceAll('hunter2', '***');
+ * redactError(new Error('login hunter2 refused'), redact).message; // 'login *** refused'
+ */
+export function redactError<T>(error: T, redact: (text: string) => string): T {
+  return redactValue(error, redact, new Map()) as T;
+}
+
+function redactValue(value: unknown, redact: (text: string) => string, seen: Map<object, unknown>): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (Array.isArray(value) && value.some((v) => v instanceof Error)) {
+    const items = value.map((v) => redactValue(v, redact, seen));
+    return items.some((v, i) => v !== value[i]) ? items : value;
+  }
+  if (!(value instanceof Error)) return value;
+  if (seen.has(value)) return seen.get(value);
+  seen.set(value, value);
+  const descriptors = Object.getOwnPropertyDescriptors(value) as Record<PropertyKey, PropertyDescriptor>;
+  let changed = false;
+  for (const key of Reflect.ownKeys(descriptors)) {
+    const d = descriptors[key]!;
+    if (!('value' in d)) continue;
+    const next = redactValue(d.value, redact, seen);
+    if (next !== d.value) [d.value, changed] = [next, true];
+  }
+  if (!changed) return value;
+  const copy: unknown = Object.create(Object.getPrototypeOf(value), descriptors);
+  seen.set(value, copy);
+  return copy;
+}
+
+/**
+ * The one place relay-actors wraps a failure: `error` itself when it is already a {@link RelayActorsError}, else
+ * `wrap(error)` with the error as its `cause`; in both cases passed through {@link redactError} with `redact`, so
+ * neither our message nor the cause can carry a secret `redact` knows of (a relay passes its dial URL's).
+ *
+ * @example
+ * try {
+ *   socket.send(frame);
+ * } catch (error) {
+ *   // Our message names the redacted URL; the transport's may name the real one.
+ *   throw wrapError(error, (cause) => new SendFailedError(redactUrl(url), { cause }), (text) => text.replaceAll(url, redactUrl(url)));
+ * }
+ */
+export function wrapError(error: unknown, wrap: (cause: unknown) => RelayActorsError, redact: (text: string) => string = (text) => text): RelayActorsError {
+  return redactError(error instanceof RelayActorsError ? error : wrap(error), redact);
+}

@@ -298,6 +298,68 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** Secrets shorter than this are not hidden where they stand alone: they would blank out ordinary words and digits. */
+const MIN_SECRET_LENGTH = 3;
+
+/** One shared identity, so relays without secrets in their URL carry no closure of their own. */
+const unchanged = (text: string): string => text;
+
+/**
+ * A function that hides what is secret in `url` wherever it appears in a text: the URL itself (as written and as
+ * `URL` normalises it) becomes {@link redactUrl}'s form, and its user info, user name, password and query values
+ * standing alone (raw or percent-decoded, not inside a longer word) become `***`. A URL with nothing secret gives
+ * the identity.
+ *
+ * @example
+ * const redact = urlRedactor('ws://me:pw1@relay.example/?token=abc');
+ * redact('cannot send to ws://me:pw1@relay.example/?token=abc') // 'cannot send to ws://***@relay.example/?token=***'
+ * redact('token abc expired')                                  // 'token *** expired'
+ */
+export function urlRedactor(url: string): (text: string) => string {
+  const shown = redactUrl(url);
+  const parts = urlSecrets(url);
+  if (shown === url && parts.length === 0) return unchanged;
+  const forms = [...new Set([url, normalised(url)])].filter((form) => form !== shown);
+  const escaped = parts.sort((a, b) => b.length - a.length).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const alone = escaped.length > 0 ? new RegExp(`(?<![A-Za-z0-9])(?:${escaped.join('|')})(?![A-Za-z0-9])`, 'g') : null;
+  return (text) => {
+    let out = text;
+    for (const form of forms) out = out.split(form).join(shown);
+    return alone ? out.replace(alone, '***') : out;
+  };
+}
+
+function normalised(url: string): string {
+  try {
+    return new URL(url).href;
+  } catch {
+    return url;
+  }
+}
+
+/** User info, user name, password and query values of `url`, raw and decoded, long enough to hide. */
+function urlSecrets(url: string): string[] {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return [];
+  }
+  const raw = [u.password ? `${u.username}:${u.password}` : '', u.username, u.password];
+  for (const pair of u.search.slice(1).split('&')) raw.push(pair.slice(pair.indexOf('=') + 1 || pair.length));
+  const all = raw.flatMap((part) => [part, decoded(part)]);
+  for (const value of u.searchParams.values()) all.push(value);
+  return [...new Set(all)].filter((part) => part.length >= MIN_SECRET_LENGTH);
+}
+
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 /**
  * Fills defaults ({@link DEFAULT_RELAY_OPTIONS}, {@link DEFAULT_HEARTBEAT}, {@link DEFAULT_WAKE},
  * {@link DEFAULT_BACKOFF}; `id` defaults to `relay:<redacted url>`) and validates. Throws

@@ -5,9 +5,9 @@
  */
 import { Subject } from 'rxjs';
 import type { Decoded, TransportSocket } from '../adapters/types.ts';
-import { AckTimeoutError, ConnectionLostError, NackError, type RelayActorsError } from './errors.ts';
+import { AckTimeoutError, ConnectionLostError, NackError, redactError, wrapError, type RelayActorsError } from './errors.ts';
 import { initialHealth, successRatio, type RelayHealth } from './health.ts';
-import type { ResolvedRelayOptions } from './options.ts';
+import { urlRedactor, type ResolvedRelayOptions } from './options.ts';
 import { clockNow, sharedScheduler, type Cancel, type Scheduler } from './scheduler.ts';
 import type { HealthSample, RelayEvent, RelayEventInput, RelayState } from './telemetry.ts';
 
@@ -58,6 +58,12 @@ export class RelayRuntime<Out = unknown, In = unknown> {
   readonly events = new Subject<RelayEvent>();
   readonly healthSamples = new Subject<HealthSample>();
   readonly scheduler: Scheduler;
+  /**
+   * Hides the secrets of `dialUrl` (user info, query values; the URL itself becomes `url`) in a text. Everything
+   * this relay reports goes through it: {@link RelayRuntime.wrapError} for errors, {@link RelayRuntime.emit} for
+   * telemetry.
+   */
+  readonly redact: (text: string) => string;
   private readonly acks = new Map<string, PendingAck>();
 
   constructor(
@@ -68,6 +74,16 @@ export class RelayRuntime<Out = unknown, In = unknown> {
     readonly options: ResolvedRelayOptions<Out, In>,
   ) {
     this.scheduler = sharedScheduler(options.clock);
+    this.redact = urlRedactor(dialUrl);
+  }
+
+  /**
+   * An error to raise or report for a failure on this relay: `error` itself if it is ours, else `wrap(error)` with
+   * it as the cause; either way without the dial URL's secrets in any message, stack or cause (see
+   * {@link wrapError}).
+   */
+  wrapError(error: unknown, wrap: (cause: unknown) => RelayActorsError): RelayActorsError {
+    return wrapError(error, wrap, this.redact);
   }
 
   /** Current time on the relay's clock (`SimulatedClock` time in tests), ms. */
@@ -75,9 +91,23 @@ export class RelayRuntime<Out = unknown, In = unknown> {
     return clockNow(this.options.clock);
   }
 
-  /** Publishes a telemetry event. */
+  /** Publishes a telemetry event, with the dial URL's secrets hidden in its texts and errors. */
   emit(event: RelayEventInput): void {
-    if (this.events.observed) this.events.next({ ...event, url: this.url, at: this.now() } as RelayEvent);
+    if (this.events.observed) this.events.next({ ...this.redactEvent(event), url: this.url, at: this.now() } as RelayEvent);
+  }
+
+  /**
+   * `event` with {@link RelayRuntime.redact} applied to its strings and errors, and to those of the plain records it
+   * holds (`info`, `verdict`). Copies only what changes.
+   */
+  private redactEvent<E extends object>(event: E, depth = 1): E {
+    let out: Record<string, unknown> | undefined;
+    for (const [key, value] of Object.entries(event)) {
+      const record = depth > 0 && typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+      const next = record ? this.redactEvent(value as object, depth - 1) : redactError(value, this.redact);
+      if (next !== value) (out ??= { ...event } as Record<string, unknown>)[key] = next;
+    }
+    return (out ?? event) as E;
   }
 
   /** Publishes a health sample, if anyone listens. */
@@ -115,7 +145,8 @@ export class RelayRuntime<Out = unknown, In = unknown> {
     this.acks.delete(id);
     pending.cancel();
     if (ok) pending.resolve();
-    else pending.reject(new NackError(id, reason ?? 'no reason given'));
+    // The server saw the dial URL (its query, say) and may quote it.
+    else pending.reject(new NackError(id, this.redact(reason ?? 'no reason given')));
   }
 
   /** The connection ended: every unacked send is told so (it may have arrived; the pool re-sends). */
