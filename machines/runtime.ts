@@ -129,12 +129,17 @@ export class RelayRuntime<Out = unknown, In = unknown> {
   /** Waits for the ack of message `id`, bounded by `ackTimeout`. */
   awaitAck(id: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.acks.get(id)?.reject(new ConnectionLostError(this.url, id));
-      const cancel = this.scheduler.schedule(this.options.ackTimeout, () => {
-        this.acks.delete(id);
+      // A message back on this relay after failovers: the older wait ends here, its timer with it.
+      const previous = this.acks.get(id);
+      previous?.cancel();
+      previous?.reject(new ConnectionLostError(this.url, id));
+      const wait = { resolve, reject, cancel: noop };
+      wait.cancel = this.scheduler.schedule(this.options.ackTimeout, () => {
+        // Only this wait's own entry: a newer wait for the same id is not this timer's to end.
+        if (this.acks.get(id) === wait) this.acks.delete(id);
         reject(new AckTimeoutError(id, this.options.ackTimeout));
       });
-      this.acks.set(id, { resolve, reject, cancel });
+      this.acks.set(id, wait);
     });
   }
 
@@ -163,3 +168,5 @@ export class RelayRuntime<Out = unknown, In = unknown> {
     return { url: this.url };
   }
 }
+
+function noop(): void {}
