@@ -170,8 +170,7 @@ class Connection {
           this.expose();
           this.sendBack({ type: 'HELLO_ACK' });
         } else {
-          const info: DisconnectInfo = { code: 1008, reason: decoded.reason ?? '', wasClean: false, local: 'handshake-rejected' };
-          this.sendBack({ type: 'CONNECTION_LOST', info, verdict: this.classify(info) });
+          this.lost({ code: 1008, reason: decoded.reason ?? '', wasClean: false, local: 'handshake-rejected' });
         }
         return;
       case 'invalid':
@@ -221,12 +220,19 @@ class Connection {
     if (info.code === 1009 || info.errorCode === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
       this.rt.emit({ type: 'error', error: new FrameTooLargeError(this.rt.url, this.rt.options.maxPayload) });
     }
-    this.sendBack({ type: 'CONNECTION_LOST', info, verdict: this.classify(info) });
+    this.lost(info);
   }
 
-  private classify(info: DisconnectInfo) {
+  /**
+   * Tells the machine the connection is lost, with the classifier's verdict. The classifier reads the close as it
+   * came; the machine (its context, inspection, snapshots) gets texts with the dial URL's secrets hidden.
+   */
+  private lost(info: DisconnectInfo): void {
     const o = this.rt.options;
-    return classifyClose(info, { user: o.classify, protocol: o.protocol, fatalCloseCodes: o.fatalCloseCodes });
+    const verdict = classifyClose(info, { user: o.classify, protocol: o.protocol, fatalCloseCodes: o.fatalCloseCodes });
+    const { redact } = this.rt;
+    const safeInfo: DisconnectInfo = { ...info, reason: redact(info.reason), ...(info.message === undefined ? {} : { message: redact(info.message) }) };
+    this.sendBack({ type: 'CONNECTION_LOST', info: safeInfo, verdict: { ...verdict, reason: redact(verdict.reason) } });
   }
 
   // Heartbeat ---------------------------------------------------------------------------------------------

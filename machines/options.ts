@@ -75,7 +75,11 @@ export interface RelayOptions<Out = unknown, In = unknown> {
   connectTimeout?: number;
   /** A hello that has not been acknowledged by then ends the connection, ms. Default 5000. */
   handshakeTimeout?: number;
-  /** `stop()` waits this long (real time: it is network I/O) for the close handshake, then drops the socket; 0 drops at once. ms. Default 1000. */
+  /**
+   * `stop()` waits this long (real time: it is network I/O) for the close handshake, then drops the socket; 0 drops
+   * at once. It also bounds a close the server started: a socket whose server sent a close frame but keeps TCP open
+   * is dropped this long after the frame. ms. Default 1000.
+   */
   closeTimeout?: number;
   /** An acknowledged `send` waits this long for its ack, ms. Default 10000. */
   ackTimeout?: number;

@@ -131,6 +131,10 @@ describe('secrets of the dial URL stay out of errors and events (relay)', () => 
     });
     const events: RelayEvent[] = [];
     relay.events$.subscribe((e) => events.push(e));
+    // What the inspector and the Stately bridge see: the machine's events and the reason it keeps in its context.
+    const inspected: string[] = [];
+    // (xstate.init carries the runtime itself, which holds the dial URL to dial it; the inspector strips it.)
+    relay.inspection$.subscribe((e) => e.type === '@xstate.event' && e.event.type !== 'xstate.init' && inspected.push(inspect(e.event, { depth: 5 })));
     cleanups.push(() => relay.stop());
 
     const notOpen = await rejection(relay.send({ type: 'echo' }));
@@ -145,6 +149,10 @@ describe('secrets of the dial URL stay out of errors and events (relay)', () => 
     expectNoSecrets(shown(failed), 'RelayFailedError');
     expect(events.some((e) => e.type === 'disconnected')).toBe(true);
     expectNoSecrets(events.map((e) => inspect(e, { depth: 5 })), 'events$');
+    expect(inspected.some((e) => e.includes('CONNECTION_LOST'))).toBe(true);
+    expectNoSecrets(inspected, 'machine events on inspection$');
+    const { rt: _runtime, ...context } = relay.actor.getSnapshot().context;
+    expectNoSecrets([inspect(context, { depth: 5 })], 'the relay machine context');
   });
 });
 
