@@ -57,6 +57,14 @@ function stableNow(context: RelayContext): boolean {
 }
 
 /**
+ * Which retry the next dial is (1-based): dials since the last stable connection, and at least 1 right after one
+ * (the attempt count was just reset). The backoff delay and every report of the attempt use this one number.
+ */
+function retryNumber(context: RelayContext): number {
+  return Math.max(1, context.attempt);
+}
+
+/**
  * The relay machine: `idle → live` (`connecting → open ⇄ degraded`) `→ reconnecting → live`, or `failed` when fatal
  * or out of attempts; `STOP` ends in `closed`. `createRelay` runs it over a {@link RelayRuntime}; use it directly
  * to inspect or draw it, or swap a named delay, guard or action with `relayMachine.provide()`.
@@ -138,7 +146,7 @@ export const relayMachine = setup({
     scheduleReconnect: assign(({ context }) => {
       const rt = context.rt;
       const floor = context.lastClose?.verdict.delayMs ?? 0;
-      const delay = backoffDelay(Math.max(1, context.attempt), rt.options.backoff, rt.options.random, floor);
+      const delay = backoffDelay(retryNumber(context), rt.options.backoff, rt.options.random, floor);
       return { retryDelayMs: delay, nextRetryAt: rt.now() + delay };
     }),
     /** Tells telemetry and the `beforeReconnect` hook, so callers can fail in-flight requests. */
@@ -146,13 +154,14 @@ export const relayMachine = setup({
       const rt = context.rt;
       const delayMs = context.retryDelayMs ?? 0;
       const cause = context.lastClose;
-      rt.emit({ type: 'reconnect-scheduled', attempt: context.attempt, delayMs, cause: cause?.verdict.reason ?? 'unknown' });
+      const attempt = retryNumber(context);
+      rt.emit({ type: 'reconnect-scheduled', attempt, delayMs, cause: cause?.verdict.reason ?? 'unknown' });
       const hook = rt.options.beforeReconnect;
       if (!hook || !cause) return;
       try {
         hook({
           url: rt.url,
-          attempt: context.attempt,
+          attempt,
           delayMs,
           cause: { code: cause.code, reason: cause.reason, wasClean: false, ...(cause.status !== undefined ? { status: cause.status } : {}), ...(cause.errorCode !== undefined ? { errorCode: cause.errorCode } : {}) },
           verdict: cause.verdict,

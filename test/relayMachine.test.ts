@@ -226,6 +226,16 @@ describe('relay machine (SimulatedClock, memory transport)', () => {
     expect(r.relay.status().lastClose?.local).toBe('stale');
   });
 
+  it('after a stable connection the next reconnect is reported as attempt 1, with the delay of attempt 1', async () => {
+    const r = rig();
+    r.relay.start();
+    await r.tick(6000); // past stableAfter (5000): the attempt count resets when this connection ends
+    r.server.drop();
+    await r.tick(10);
+    const scheduled = r.events.filter((e) => e.type === 'reconnect-scheduled');
+    expect(scheduled).toEqual([expect.objectContaining({ attempt: 1, delayMs: 500 })]); // 0.5 × base
+  });
+
   it('stale inbound ends the connection when staleAfter is set', async () => {
     const r = rig({ heartbeat: { enabled: false, staleAfter: 3000 } });
     r.relay.start();
