@@ -5,6 +5,7 @@ import type { Observable } from 'rxjs';
 import { createActor, type ActorRef, type SnapshotFrom } from 'xstate';
 import type { Frame } from '../adapters/types.ts';
 import { NotOpenError, ProtocolError, redactError, RelayFailedError, SendFailedError, StoppedError, type RelayActorsError } from './errors.ts';
+import { withDelivery } from './delivery.ts';
 import { successRatio } from './health.ts';
 import { redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
 import { relayMachine, type RelayMachine } from './relayMachine.ts';
@@ -280,17 +281,24 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
   send(message: Out, sendOptions?: SendOptions): Promise<void> {
     const rt = this.rt;
     const socket = rt.socket;
-    if (!socket) return Promise.reject(this.notWritable());
+    if (!socket) return Promise.reject(withDelivery(this.notWritable(), 'not-sent'));
     const protocol = rt.options.protocol;
     let frame;
     try {
       frame = protocol.encode(message);
     } catch (error) {
-      return Promise.reject(rt.wrapError(error, (cause) => new ProtocolError(`Could not encode the message: ${String((cause as Error)?.message ?? cause)}`, 'ENCODE', { cause })));
+      return Promise.reject(
+        withDelivery(
+          rt.wrapError(error, (cause) => new ProtocolError(`Could not encode the message: ${String((cause as Error)?.message ?? cause)}`, 'ENCODE', { cause })),
+          'not-sent',
+        ),
+      );
     }
     const id = protocol.messageId?.(message);
     const wantAck = sendOptions?.ack ?? (protocol.acks === true && id !== undefined);
-    if (wantAck && id === undefined) return Promise.reject(new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID'));
+    if (wantAck && id === undefined) {
+      return Promise.reject(withDelivery(new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID'), 'not-sent'));
+    }
     const acked = wantAck ? rt.awaitAck(id!) : DONE;
     try {
       socket.send(frame);

@@ -31,6 +31,7 @@ import type { RelayMachine } from './relayMachine.ts';
 import type { RelayMachineEvent } from './relayEvents.ts';
 import { RelayRuntime, type Inbound } from './runtime.ts';
 import { clockNow, sharedScheduler } from './scheduler.ts';
+import { withDelivery } from './delivery.ts';
 import { DEFAULT_SCORE, isUsable, scoreRelay, type RelayScore, type ScoreOptions } from './score.ts';
 import { choosePrimary, DEFAULT_SELECTION, type Candidate, type SelectionOptions } from './select.ts';
 import type { PoolEvent, PoolRelayHealth, PoolStatus, RelayEvent } from './telemetry.ts';
@@ -161,6 +162,8 @@ interface Pending<Out> extends OutboxItem {
   settled: boolean;
   /** Redacted URL of the relay it was last written to. */
   via: string | null;
+  /** Written to a socket at least once: if it fails now, it may still have been delivered. */
+  written: boolean;
   resolve(): void;
 }
 
@@ -339,7 +342,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     p.settled = true;
     p.relay?.inflight.delete(p);
     p.relay = null;
-    if (error) p.reject(error);
+    if (error) p.reject(withDelivery(error, p.written ? 'unknown' : 'not-sent'));
     else p.resolve();
   };
 
@@ -357,6 +360,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     }
     try {
       m.rt.socket!.send(p.frame);
+      p.written = true;
     } catch (error) {
       if (acked) {
         acked.catch(() => {});
@@ -442,7 +446,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   /** The full send path: encode, then write through the best relay or queue; settles when written or acked. */
   const submit = (message: Out, sendOptions: PoolSendOptions | undefined): { promise: Promise<void>; pending: Pending<Out> | null } => {
     const p = newPending(message, sendOptions);
-    if (p instanceof RelayActorsError) return { promise: Promise.reject(p), pending: null };
+    if (p instanceof RelayActorsError) return { promise: Promise.reject(withDelivery(p, 'not-sent')), pending: null };
     const promise = new Promise<void>((resolve, reject) => {
       p.resolve = resolve;
       p.reject = reject;
@@ -495,6 +499,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       reauthTried: false,
       settled: false,
       via: null,
+      written: false,
     } as unknown as Pending<Out>;
     return p;
   };
@@ -734,7 +739,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
 
     send(message, sendOptions) {
       if (selection.strategy === 'broadcast') return pool.publish(message, sendOptions).then(() => undefined);
-      if (halted) return Promise.reject(new StoppedError('The pool'));
+      if (halted) return Promise.reject(withDelivery(new StoppedError('The pool'), 'not-sent'));
       // Fast path, like a relay's own send: no ack wanted, a usable primary and nothing queued before this message
       // (order) → encode and write; no bookkeeping, nothing allocated beyond the frame.
       const ack = sendOptions?.ack;
@@ -744,7 +749,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
           try {
             frame = protocol.encode(message);
           } catch (error) {
-            return Promise.reject(encodeError(error));
+            return Promise.reject(withDelivery(encodeError(error), 'not-sent'));
           }
           try {
             primary.rt.socket!.send(frame);
@@ -758,7 +763,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     },
 
     async publish(message, sendOptions) {
-      if (halted) throw new StoppedError('The pool');
+      if (halted) throw withDelivery(new StoppedError('The pool'), 'not-sent');
       if (currentState() === 'expired') throw new SessionTimeoutError(sessionTimeout);
       const targetsNow = ranked().slice(0, selection.k);
       if (targetsNow.length === 0) {

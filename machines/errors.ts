@@ -34,12 +34,30 @@ export type ErrorCode =
  */
 export class RelayActorsError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /**
+   * On an error that ends a send: `'not-sent'` when the message was never written to a socket (sending it again
+   * cannot duplicate it), `'unknown'` when it was written and may have been delivered. Absent on other errors.
+   */
+  declare readonly delivery?: Delivery;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; delivery?: Delivery }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = new.target.name;
+    if (options?.delivery !== undefined) Object.defineProperty(this, 'delivery', { value: options.delivery, enumerable: true, configurable: true });
   }
 }
+
+/**
+ * What is known of a message whose send failed: never written to a socket (`'not-sent'`), or written and possibly
+ * delivered (`'unknown'`). See {@link RelayActorsError.delivery}.
+ */
+export type Delivery = 'not-sent' | 'unknown';
+
+/** How messages word a send's {@link Delivery}: one wording for every error that states it. */
+const FATE: Readonly<Record<Delivery, string>> = {
+  'not-sent': 'it was never sent.',
+  unknown: 'it was written to a relay that was lost before acknowledging it, so it may have arrived.',
+};
 
 /**
  * An option was missing, of the wrong type or out of range. `option` names it (dotted path).
@@ -71,7 +89,7 @@ export class InvalidOptionError extends RelayActorsError {
 export class NotOpenError extends RelayActorsError {
   readonly state: string;
   constructor(url: string, state: string) {
-    super('NOT_OPEN', `Relay ${url} is ${state}, not open: the message was not sent. Wait for "open" or use a pool, which queues.`);
+    super('NOT_OPEN', `Relay ${url} is ${state}, not open: the message was not sent. Wait for "open" or use a pool, which queues.`, { delivery: 'not-sent' });
     this.state = state;
   }
 }
@@ -151,7 +169,7 @@ export class FrameTooLargeError extends RelayActorsError {
  */
 export class SendFailedError extends RelayActorsError {
   constructor(url: string, options?: { cause?: unknown }) {
-    super('SEND_FAILED', `Writing to relay ${url} failed.`, options);
+    super('SEND_FAILED', `Writing to relay ${url} failed: the message was not sent.`, { ...options, delivery: 'not-sent' });
   }
 }
 
@@ -167,7 +185,7 @@ export class SendFailedError extends RelayActorsError {
  */
 export class AckTimeoutError extends RelayActorsError {
   constructor(id: string, ms: number) {
-    super('ACK_TIMEOUT', `No ack for message ${id} within ${ms} ms.`);
+    super('ACK_TIMEOUT', `No ack for message ${id} within ${ms} ms; it was written and may have arrived.`, { delivery: 'unknown' });
   }
 }
 
@@ -182,7 +200,7 @@ export class AckTimeoutError extends RelayActorsError {
 export class NackError extends RelayActorsError {
   readonly reason: string;
   constructor(id: string, reason: string) {
-    super('NACK', `Message ${id} was rejected by the relay: ${reason}`);
+    super('NACK', `Message ${id} was rejected by the relay: ${reason}`, { delivery: 'unknown' });
     this.reason = reason;
   }
 }
@@ -197,7 +215,7 @@ export class NackError extends RelayActorsError {
  */
 export class ConnectionLostError extends RelayActorsError {
   constructor(url: string, id: string) {
-    super('CONNECTION_LOST', `The connection to ${url} ended before message ${id} was acknowledged; it may not have arrived.`);
+    super('CONNECTION_LOST', `The connection to ${url} ended before message ${id} was acknowledged; it may or may not have arrived.`, { delivery: 'unknown' });
   }
 }
 
@@ -213,7 +231,9 @@ export class ConnectionLostError extends RelayActorsError {
 export class OutboxFullError extends RelayActorsError {
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', bound: number) {
-    super('OUTBOX_FULL', `No relay is usable and the outbox is full (${bound} ${limit}): this message was not queued. Retry later or raise outbox.${limit === 'messages' ? 'maxMessages' : 'maxBytes'}.`);
+    super('OUTBOX_FULL', `No relay is usable and the outbox is full (${bound} ${limit}): this message was not queued. Retry later or raise outbox.${limit === 'messages' ? 'maxMessages' : 'maxBytes'}.`, {
+      delivery: 'not-sent',
+    });
     this.limit = limit;
   }
 }
@@ -228,8 +248,11 @@ export class OutboxFullError extends RelayActorsError {
  * });
  */
 export class MessageExpiredError extends RelayActorsError {
-  constructor(ttlMs: number) {
-    super('MESSAGE_EXPIRED', `No relay became usable within the message's ttl (${ttlMs} ms): it was never sent.`);
+  readonly ttlMs: number;
+  /** @param delivery - `'unknown'` when it had been written to a relay that was lost before acknowledging it. */
+  constructor(ttlMs: number, delivery: Delivery = 'not-sent') {
+    super('MESSAGE_EXPIRED', `No relay acknowledged the message within its ttl (${ttlMs} ms): ${FATE[delivery]}`, { delivery });
+    this.ttlMs = ttlMs;
   }
 }
 
@@ -243,8 +266,11 @@ export class MessageExpiredError extends RelayActorsError {
  * });
  */
 export class SessionTimeoutError extends RelayActorsError {
-  constructor(timeoutMs: number) {
-    super('SESSION_TIMEOUT', `No relay has been usable for ${timeoutMs} ms (sessionTimeout): the message was not sent. The pool keeps retrying and recovers when a relay opens.`);
+  readonly timeoutMs: number;
+  /** @param delivery - `'unknown'` when it had been written to a relay that was lost before acknowledging it. */
+  constructor(timeoutMs: number, delivery: Delivery = 'not-sent') {
+    super('SESSION_TIMEOUT', `No relay has been usable for ${timeoutMs} ms (sessionTimeout): ${FATE[delivery]} The pool keeps retrying and recovers when a relay opens.`, { delivery });
+    this.timeoutMs = timeoutMs;
   }
 }
 
@@ -262,7 +288,9 @@ export class SessionTimeoutError extends RelayActorsError {
 export class PublishFailedError extends RelayActorsError {
   readonly errors: ReadonlyArray<{ url: string; error: RelayActorsError }>;
   constructor(errors: ReadonlyArray<{ url: string; error: RelayActorsError }>) {
-    super('PUBLISH_FAILED', `The message reached no relay: ${errors.map((e) => `${e.url}: ${e.error.message}`).join('; ') || 'no relay was usable'}`);
+    // Written to any relay: it may have been delivered there.
+    const delivery: Delivery = errors.some((e) => e.error.delivery === 'unknown') ? 'unknown' : 'not-sent';
+    super('PUBLISH_FAILED', `The message reached no relay: ${errors.map((e) => `${e.url}: ${e.error.message}`).join('; ') || 'no relay was usable'}`, { delivery });
     this.errors = errors;
   }
 }

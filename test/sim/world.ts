@@ -35,6 +35,8 @@ interface Outcome {
   ack: boolean;
   state: 'pending' | 'resolved' | 'rejected';
   code?: string;
+  /** What the rejection said of the message: never written, or possibly delivered. */
+  delivery?: string;
 }
 
 /** A violated invariant: what and when, for the shrunk counterexample's report. */
@@ -172,6 +174,7 @@ export class World {
       (error: RelayActorsError) => {
         outcome.state = 'rejected';
         outcome.code = error?.code ?? String(error);
+        outcome.delivery = error?.delivery;
         if (!error?.code) this.fail(`send ${outcome.id} rejected with an untyped error: ${String(error)}`);
       },
     );
@@ -213,6 +216,9 @@ export class World {
     const everywhere = new Set(this.stored.flat());
     for (const o of this.outcomes) {
       if (o.ack && o.state === 'resolved' && !everywhere.has(o.id)) this.fail(`acked message ${o.id} is on no relay`);
+      if (o.state !== 'rejected') continue;
+      if (o.delivery !== 'not-sent' && o.delivery !== 'unknown') this.fail(`${o.id} was rejected (${o.code}) without saying whether it was sent`);
+      if (o.delivery === 'not-sent' && everywhere.has(o.id)) this.fail(`${o.id} was rejected (${o.code}) as never sent, yet a relay has it`);
     }
     for (const [id, count] of this.delivered) if (count > 1) this.fail(`message ${id} was delivered ${count} times`);
     // Order: among sends (publishes go to several relays at once by design, outside the primary's order).
