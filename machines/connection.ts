@@ -52,6 +52,8 @@ class Connection {
   private pingSeq = 0;
   private pingSentAt = 0;
   private awaitingPong = false;
+  /** The last ping's pong has not come yet (it may come after its window: then it still measures the RTT). */
+  private pongPending = false;
   private missed = 0;
   private silentMisses = 0;
   private slow = false;
@@ -183,14 +185,17 @@ class Connection {
 
   private handlePong(): void {
     if (this.disposed) return;
-    // A late or unsolicited pong is still life (staleAfter), though it measures no round trip.
+    // Any pong is life (staleAfter); the answer to our last ping also measures the round trip, even when it came
+    // after its window (a slow link whose data keeps arriving must still show its RTT).
     this.lastInboundAt = this.rt.now();
-    if (!this.awaitingPong) return;
-    this.awaitingPong = false;
+    if (!this.pongPending) return;
+    this.pongPending = false;
     const rtt = this.rt.now() - this.pingSentAt;
     this.rt.pongSeen = true;
     if (this.hbMode === 'pending') this.hbMode = 'on';
     this.rt.health = recordRtt(this.rt.health, rtt);
+    if (!this.awaitingPong) return this.latePong(rtt);
+    this.awaitingPong = false;
     const wasImpaired = this.missed > 0 || this.slow;
     this.missed = 0;
     const slow = rtt > this.rt.options.heartbeat.degradedRtt;
@@ -200,6 +205,15 @@ class Connection {
     } else if (!slow) {
       this.slow = false;
       if (wasImpaired) this.sendBack({ type: 'RECOVERED' });
+    }
+    this.rt.publishHealth();
+  }
+
+  /** A pong after its window: the link is slow, not dead. */
+  private latePong(rtt: number): void {
+    if (rtt > this.rt.options.heartbeat.degradedRtt && !this.slow) {
+      this.slow = true;
+      this.sendBack({ type: 'RTT_HIGH', rttMs: rtt });
     }
     this.rt.publishHealth();
   }
@@ -263,6 +277,7 @@ class Connection {
     if (this.disposed || this.closed) return;
     const { heartbeat, protocol } = this.rt.options;
     this.awaitingPong = true;
+    this.pongPending = true;
     this.pingSentAt = this.rt.now();
     try {
       if (this.usePingFrames) this.socket!.ping!();

@@ -156,8 +156,10 @@ interface Pending<Out> extends OutboxItem {
   /** Bumped on every write, so a late answer to an older write is ignored. */
   attempt: number;
   relay: Member<Out, unknown> | null;
-  /** Relays that refused it (nack `retry`); not tried again for this message. */
+  /** Relays that refused it (nack `retry`) or did not ack it within ackTimeout; not tried again for this message. */
   refusedBy: Set<string>;
+  /** Clock time after which it is no longer re-sent (`outbox.ttl` after it was sent). */
+  deadline: number;
   reauthTried: boolean;
   settled: boolean;
   /** Redacted URL of the relay it was last written to. */
@@ -351,6 +353,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   /** Writes `p` to `m`; on a refused write, tries the next relay. */
   const writeTo = (p: Pending<Out>, m: Member<Out, In>): void => {
     const attempt = ++p.attempt;
+    const writtenAt = now();
     p.via = m.rt.url;
     let acked: Promise<void> | undefined;
     if (p.wantAck) {
@@ -379,7 +382,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     acked.then(
       () => {
         if (p.attempt !== attempt || p.settled) return;
-        m.rt.health = recordOutcome(m.rt.health, true);
+        recordAck(m, now() - writtenAt);
         settle(p);
       },
       (error: RelayActorsError) => {
@@ -390,9 +393,29 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
         if (error.code === 'CONNECTION_LOST') return dispatch(p, true);
         m.rt.health = recordOutcome(m.rt.health, false);
         if (error instanceof NackError) return handleNack(p, m, error);
-        settle(p, error);
+        m.rt.publishHealth(); // re-rank now: this relay just failed an operation
+        resendElsewhere(p, m, error);
       },
     );
+  };
+
+  /**
+   * An ack came after `latencyMs`: a success for the relay's score, unless it took longer than the heartbeat's
+   * `degradedRtt` (a slow relay is failing its callers), which also re-ranks at once.
+   */
+  const recordAck = (m: Member<Out, In>, latencyMs: number): void => {
+    const slow = latencyMs > m.rt.options.heartbeat.degradedRtt;
+    m.rt.health = recordOutcome(m.rt.health, !slow);
+    if (slow) m.rt.publishHealth();
+  };
+
+  /** No ack from `m` in time: the message goes to the next usable relay while its ttl lasts (at least once). */
+  const resendElsewhere = (p: Pending<Out>, m: Member<Out, In>, error: RelayActorsError): void => {
+    p.refusedBy.add(m.key);
+    const next = now() < p.deadline ? pickTarget(p.refusedBy) : undefined;
+    if (!next) return settle(p, error);
+    emit({ type: 'resent', url: null, count: 1, from: m.rt.url, to: next.rt.url });
+    writeTo(p, next);
   };
 
   const handleNack = (p: Pending<Out>, m: Member<Out, In>, error: NackError): void => {
@@ -496,6 +519,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       attempt: 0,
       relay: null,
       refusedBy: new Set<string>(),
+      deadline: now() + outboxOptions.ttl,
       reauthTried: false,
       settled: false,
       via: null,

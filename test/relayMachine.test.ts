@@ -236,6 +236,17 @@ describe('relay machine (SimulatedClock, memory transport)', () => {
     expect(scheduled).toEqual([expect.objectContaining({ attempt: 1, delayMs: 500 })]); // 0.5 × base
   });
 
+  it('a pong that comes after its window still measures the round trip', async () => {
+    const r = rig(); // interval 1000, timeout 500
+    r.relay.start();
+    await r.tick(1100);
+    expect(r.relay.status().rttMs).toBe(0);
+    r.server.delay(700); // the next pong misses its 500 ms window and comes 700 ms after its ping
+    await r.tick(1800);
+    expect(r.relay.status().rttMs).toBe(700);
+    expect(r.relay.status().rttEwmaMs).toBeGreaterThan(0);
+  });
+
   it('stale inbound ends the connection when staleAfter is set', async () => {
     const r = rig({ heartbeat: { enabled: false, staleAfter: 3000 } });
     r.relay.start();
