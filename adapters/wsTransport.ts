@@ -56,6 +56,9 @@ const CLOSING = 2;
  * - Errors report their `code` (`ECONNREFUSED`, `ENOTFOUND`, `ETIMEDOUT`, `WS_ERR_*`) as `errorCode`. When `ws`
  *   closed the socket itself over a protocol violation (e.g. a frame over `maxPayload`), the reported close code
  *   is the one `ws` sent (1009 for `WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`), not 1006.
+ * - So do errors of the TCP socket after the upgrade, which `ws` swallows: a connection that the peer or the
+ *   network resets ends with `{ code: 1006, wasClean: false, errorCode: 'ECONNRESET' }` (or `EPIPE`,
+ *   `ETIMEDOUT`, ...), not a bare 1006. The first error seen is the one reported.
  * - If the `WebSocket` constructor throws (invalid URL or sub-protocol), `connect` still returns a socket and
  *   reports `onClose({ code: 1006, errorCode: 'DIAL_FAILED' })` on a microtask.
  * - A close frame from the peer is reported at once, `onClose({ code, reason, wasClean: true })` with the peer's
@@ -141,6 +144,12 @@ function dialWs(
     tcp = res.socket;
     // ws ends our side of TCP right after answering a close frame; this catches frames ws parsed asynchronously.
     tcp.once('finish', onPeerClosing);
+    // ws swallows errors of the socket after the upgrade (it destroys it and reports a bare 1006): keep their code.
+    tcp.once('error', onTcpError);
+  };
+  const onTcpError = (err: Error) => {
+    errorCode ??= errorCodeOf(err);
+    message ??= err.message;
   };
   // Only ever CLOSING without a local close when the peer closed (or ws itself, over a protocol violation).
   const onTcpData = () => {
@@ -205,6 +214,7 @@ function dialWs(
   const detach = () => {
     tcp?.off('data', onTcpData);
     tcp?.off('finish', onPeerClosing);
+    tcp?.off('error', onTcpError);
     if (!ws) return;
     ws.off('upgrade', onUpgrade);
     ws.off('open', onOpen);

@@ -522,6 +522,51 @@ describe('startTestRelay', () => {
     expectNoLeak(before, await settledHandles(before), []);
   });
 
+  it('reset() aborts every connection with a TCP RST: clients see ECONNRESET and 1006, the relay keeps listening', async () => {
+    const before = await settledHandles({ TCPServerWrap: 0, TCPSocketWrap: 0 });
+    const relay = await startTestRelay();
+    try {
+      // ws swallows socket errors after the upgrade, so read them on the TCP socket its public 'upgrade' event hands out.
+      const open = async () => {
+        const client = new Client(relay.url);
+        const errors: NodeJS.ErrnoException[] = [];
+        client.ws.once('upgrade', (res: IncomingMessage) => res.socket.on('error', (err) => errors.push(err)));
+        await within<void>('open', (done, fail) => {
+          client.ws.once('open', () => done());
+          client.ws.once('error', fail);
+          return () => client.ws.off('error', fail);
+        });
+        return { client, errors };
+      };
+      const a = await open();
+      const b = await open();
+      await a.client.roundTrip('before');
+      const closes = Promise.all([a.client.waitClose(), b.client.waitClose()]);
+      expect(relay.reset()).toBe(2);
+      expect(relay.clients).toEqual([]);
+      expect((await closes).map((c) => c.code)).toEqual([1006, 1006]);
+      expect([...a.errors, ...b.errors].map((e) => e.code)).toEqual(['ECONNRESET', 'ECONNRESET']);
+      expect(relay.reset()).toBe(0);
+
+      // Still listening: a new dial works. A connection kept up by closeFrameOnly() is reset too, which ends the
+      // client's wait for TCP (ws's default close timeout is 30 s) at once.
+      expect(relay.listening).toBe(true);
+      const c = await open();
+      await c.client.roundTrip('after');
+      const closed = c.client.waitClose();
+      expect(relay.closeFrameOnly(4000, 'bye')).toBe(1);
+      await within<void>('the close frame', (done) => {
+        const timer = setInterval(() => c.client.ws.readyState === WebSocket.CLOSING && done(), 2);
+        return () => clearInterval(timer);
+      });
+      expect(relay.reset()).toBe(1);
+      expect(await closed).toEqual({ code: 4000, reason: 'bye' });
+    } finally {
+      await relay.close();
+    }
+    expectNoLeak(before, await settledHandles(before), []);
+  });
+
   it('rejectUpgrade() refuses upgrades with the status and headers; acceptUpgrades() undoes it', async () => {
     await withRelay(async (relay, connect) => {
       relay.rejectUpgrade(401);

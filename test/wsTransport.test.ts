@@ -264,6 +264,29 @@ describe('wsTransport', () => {
     expect(info.status).toBeUndefined();
   });
 
+  it('reports the TCP error when the server resets the connection after open: 1006 with ECONNRESET', async () => {
+    const relay = await startTestRelay();
+    cleanups.push(() => relay.close());
+    const { rec } = dial(relay.url);
+    await rec.wait('open');
+    await relay.waitForConnections(1);
+    expect(relay.reset()).toBe(1);
+    const info = await rec.closed();
+    expect(info).toMatchObject({ code: 1006, wasClean: false, errorCode: 'ECONNRESET' });
+    expect(info.message).toMatch(/ECONNRESET/);
+  });
+
+  it('reports any error of the TCP socket after the upgrade by its code (ETIMEDOUT, EPIPE, ...)', async () => {
+    const { url } = await wsServer();
+    let tcp: Socket | undefined;
+    const { WebSocket: Capture } = capture((ws) => ws.once('upgrade', (res) => (tcp = res.socket)));
+    const { rec } = dial(url, {}, { WebSocket: Capture });
+    await rec.wait('open');
+    // What the kernel reports when TCP keepalive or retransmissions give up on a dead peer.
+    tcp!.destroy(Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT', errno: -110, syscall: 'read' }));
+    expect(await rec.closed()).toMatchObject({ code: 1006, wasClean: false, errorCode: 'ETIMEDOUT', message: 'read ETIMEDOUT' });
+  });
+
   it('reports 1006 when we terminate an open socket', async () => {
     const { url } = await wsServer();
     const { socket, rec } = dial(url);

@@ -164,6 +164,23 @@ export interface TestRelay extends AsyncDisposable {
    */
   closeFrameOnly(code: number, reason?: string): number;
   /**
+   * A network reset: aborts the TCP connection under every WebSocket connection (those kept up by
+   * {@link TestRelay.closeFrameOnly} included) with an RST, through Node's `socket.resetAndDestroy()`: no close
+   * frame, no FIN. The client's next read fails with `ECONNRESET` (a WebSocket client sees close code 1006; a
+   * transport that reads the socket's error reports `errorCode: 'ECONNRESET'`). The connections leave
+   * {@link TestRelay.clients} at once. Unlike {@link TestRelay.kill}, the relay keeps listening, so clients can
+   * dial again at once.
+   *
+   * @returns How many connections were reset.
+   * @example
+   * await using server = await startTestRelay();
+   * const relay = createRelay(server.url).start();
+   * await relay.waitFor('open');
+   * server.reset();
+   * await relay.waitFor('reconnecting'); // lastClose: { code: 1006, errorCode: 'ECONNRESET', ... }
+   */
+  reset(): number;
+  /**
    * From now on refuses every WebSocket upgrade with this HTTP status (and optional extra headers), then closes
    * the TCP connection. Existing connections are not affected.
    *
@@ -438,6 +455,20 @@ class LoopbackRelay implements TestRelay {
       this.#open.delete(ws);
       this.#subs.delete(ws);
       this.#lingering.add(ws);
+    }
+    return targets.length;
+  }
+
+  reset(): number {
+    const targets = [...this.#open, ...this.#lingering];
+    for (const ws of targets) {
+      // An HTTP server's upgrade hands over the connection's net.Socket.
+      const socket = this.#rawSockets.get(ws) as Socket | undefined;
+      if (socket) socket.resetAndDestroy();
+      else ws.terminate();
+      this.#open.delete(ws);
+      this.#lingering.delete(ws);
+      this.#subs.delete(ws);
     }
     return targets.length;
   }
