@@ -179,6 +179,10 @@ interface Registration<Req, In> {
   sessions: Map<string, number>;
   seen: RecentIds;
   subject: Subject<In>;
+  /** Per relay key: the connection session on which it was last re-subscribed after authenticating. */
+  authTried: Map<string, number>;
+  /** Relay keys that closed it again after we authenticated: not re-sent there until it reconnects. */
+  refused: Set<string>;
 }
 
 const DONE: Promise<void> = Promise.resolve();
@@ -636,15 +640,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       case 'closed': {
         emit({ type: 'subscription-closed', url: m.rt.url, subscription: frame.subscription, reason: frame.reason });
         const reg = registrations.get(frame.subscription);
-        if (reg && protocol.classifyRejection?.(frame.reason) === 'reauth') {
-          m.relay.authenticate().then(
-            () => {
-              emit({ type: 'reauth', url: m.rt.url, reason: frame.reason, ok: true });
-              if (registrations.get(reg.id) === reg && usable(m)) writeSubscribe(reg, m);
-            },
-            (error: unknown) => emit({ type: 'reauth', url: m.rt.url, reason: String((error as Error)?.message ?? error), ok: false }),
-          );
-        }
+        if (reg && protocol.classifyRejection?.(frame.reason) === 'reauth') reauthSubscription(reg, m, frame.reason);
         return;
       }
       case 'notice':
@@ -652,11 +648,44 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     }
   };
 
+  /**
+   * A relay closed `reg` asking for authentication: authenticate and subscribe again, once per connection (as a
+   * publish gets one reauth). Closed again, or authentication failed: that relay refused it; when every relay the
+   * subscription targets has, it ends with a typed error.
+   */
+  function reauthSubscription(reg: Registration<Req, In>, m: Member<Out, In>, reason: string): void {
+    if (reg.authTried.get(m.key) === m.rt.session) return refuseSubscription(reg, m, reason);
+    reg.authTried.set(m.key, m.rt.session);
+    m.relay.authenticate().then(
+      () => {
+        emit({ type: 'reauth', url: m.rt.url, reason, ok: true });
+        if (registrations.get(reg.id) === reg && usable(m)) writeSubscribe(reg, m);
+      },
+      (error: unknown) => {
+        emit({ type: 'reauth', url: m.rt.url, reason: String((error as Error)?.message ?? error), ok: false });
+        refuseSubscription(reg, m, reason);
+      },
+    );
+  }
+
+  function refuseSubscription(reg: Registration<Req, In>, m: Member<Out, In>, reason: string): void {
+    if (registrations.get(reg.id) !== reg) return;
+    reg.refused.add(m.key);
+    const open = [...members.values()].filter((x) => targets(reg, x) && !x.removed && !reg.refused.has(x.key));
+    if (open.length > 0) return;
+    reg.subject.error(new ProtocolError(`Subscription ${reg.id} was refused by every relay it targets, after authenticating: ${m.rt.redact(reason)}`, 'AUTH_REFUSED'));
+  }
+
   function targets(reg: Registration<Req, In>, m: Member<Out, In>): boolean {
     return reg.targets === null || reg.targets.has(m.key);
   }
 
   function writeSubscribe(reg: Registration<Req, In>, m: Member<Out, In>): void {
+    if (reg.refused.has(m.key)) {
+      // Refused on an earlier connection: a new one may authenticate differently, so it gets one more try.
+      if (reg.authTried.get(m.key) === m.rt.session) return;
+      reg.refused.delete(m.key);
+    }
     const since = reg.newest.get(m.key);
     const resume = since !== undefined && reg.sessions.has(m.key) ? { since } : undefined;
     let frame: Frame;
@@ -832,6 +861,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
           sessions: new Map(),
           seen: new RecentIds(dedupeWindow),
           subject: new Subject<In>(),
+          authTried: new Map(),
+          refused: new Set(),
         };
         const inner = reg.subject.subscribe(observer);
         registrations.set(id, reg);
