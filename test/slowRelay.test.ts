@@ -4,7 +4,21 @@
  * times out is re-sent on the next usable relay instead of being rejected. Memory transports under SimulatedClock.
  */
 import { describe, expect, it } from 'vitest';
-import { poolRig } from './poolRig.ts';
+import { poolRig, type PoolRig } from './poolRig.ts';
+
+/** Sends `count` acked messages `everyMs` apart, then waits (bounded) until all settled: 'ok' or the error code. */
+async function sendEvery(r: PoolRig, count: number, everyMs: number, settleWithinMs: number): Promise<string[]> {
+  const settled: string[] = [];
+  for (let n = 0; n < count; n++) {
+    r.pool.send({ type: 'post', id: `m${n}` }, { ack: true }).then(
+      () => settled.push('ok'),
+      (error: { code: string }) => settled.push(error.code),
+    );
+    await r.tick(everyMs);
+  }
+  await r.until(() => settled.length === count, settleWithinMs);
+  return settled;
+}
 
 describe('a slow or failing primary', () => {
   it('an acked send whose ack times out is re-sent on the next usable relay and resolves', async () => {
@@ -32,15 +46,7 @@ describe('a slow or failing primary', () => {
     await r.until(() => r.pool.status().relays.every((x) => x.state === 'open'), 1000);
     const slow = r.urls.indexOf(r.pool.status().primary!);
     r.servers[slow]!.delay(1500); // every frame to us 1.5 s late: pongs miss their 500 ms window, acks keep coming
-    const settled: string[] = [];
-    for (let n = 0; n < 60; n++) {
-      r.pool.send({ type: 'post', id: `m${n}` }, { ack: true }).then(
-        () => settled.push('ok'),
-        (error: { code: string }) => settled.push(error.code),
-      );
-      await r.tick(100);
-    }
-    await r.until(() => settled.length === 60, 10_000);
+    const settled = await sendEvery(r, 60, 100, 10_000);
     expect(settled.filter((s) => s !== 'ok')).toEqual([]);
     expect(r.pool.status().primary).toBe(r.urls[1 - slow]);
     const failover = r.events.find((e) => e.type === 'failover' && e.from === r.urls[slow]);
@@ -54,15 +60,7 @@ describe('a slow or failing primary', () => {
     await r.until(() => r.pool.status().relays.every((x) => x.state === 'open'), 1000);
     const slow = r.urls.indexOf(r.pool.status().primary!);
     r.servers[slow]!.delay(2500); // acks 2.5 s after each send: over degradedRtt (2 s), within ackTimeout
-    const settled: string[] = [];
-    for (let n = 0; n < 20; n++) {
-      r.pool.send({ type: 'post', id: `m${n}` }, { ack: true }).then(
-        () => settled.push('ok'),
-        (error: { code: string }) => settled.push(error.code),
-      );
-      await r.tick(250);
-    }
-    await r.until(() => settled.length === 20, 15_000);
+    const settled = await sendEvery(r, 20, 250, 15_000);
     expect(settled.filter((s) => s !== 'ok')).toEqual([]);
     expect(r.pool.status().primary).toBe(r.urls[1 - slow]);
     await r.pool.stop();
