@@ -10,11 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { createRelayPool, jsonProtocol } from '../index.ts';
 import { startTestRelay } from '../testkit/testRelay.ts';
 import { KINDS, openClient, type BenchClient, type Kind } from './clients.ts';
+import { eventFrames, verifyRates } from './nostrVerify.ts';
 
 const quick = process.argv.includes('--quick');
 const SIZES = quick
-  ? { messages: 50_000, rounds: 3, roundTrips: 1000, idle: 1000, cpuSeconds: 5, failovers: 10 }
-  : { messages: 200_000, rounds: 7, roundTrips: 7000, idle: 1000, cpuSeconds: 10, failovers: 30 };
+  ? { messages: 50_000, rounds: 3, roundTrips: 1000, idle: 1000, cpuSeconds: 5, failovers: 10, nostrEvents: 500 }
+  : { messages: 200_000, rounds: 7, roundTrips: 7000, idle: 1000, cpuSeconds: 10, failovers: 30, nostrEvents: 1000 };
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const children = new Set<ChildProcess>();
 
@@ -275,6 +276,10 @@ async function main(): Promise<void> {
 
   const gaps = await failoverGaps(SIZES.failovers);
   rows.push({ metric: `failover gap (${gaps.length} kills)`, values: { p50: pct(gaps, 50), p99: pct(gaps, 99) }, unit: 'ms' });
+
+  // Nostr: inbound EVENT frames decoded per second with and without signature verification (CPU, in-process).
+  const verify = verifyRates(eventFrames(SIZES.nostrEvents), 3);
+  rows.push({ metric: `Nostr EVENT decode, ${SIZES.nostrEvents} signed events (median of 3)`, values: verify, unit: 'events/s' });
 
   print(rows, Date.now() - started);
 }

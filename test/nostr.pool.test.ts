@@ -3,11 +3,12 @@
  * from the test kit), events signed with `nostr-tools`: resume with `since` after a relay outage, dedupe across
  * relays, and NIP-42 auth as the reauth path for publishing and subscribing.
  */
-import { finalizeEvent, generateSecretKey, getPublicKey, verifyEvent } from 'nostr-tools/pure';
+import { finalizeEvent, generateSecretKey, getEventHash, getPublicKey } from 'nostr-tools/pure';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nostrProtocol, type NostrEvent, type NostrFilter } from '../adapters/nostrProtocol.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
 import { createRelayPool, type RelayPool, type RelayPoolOptions } from '../machines/createRelayPool.ts';
+import { ProtocolError } from '../machines/errors.ts';
 import type { PoolEvent } from '../machines/telemetry.ts';
 import { startNostrRelay, type NostrTestRelay } from '../testkit/nostrRelay.ts';
 import { waitUntil } from './helpers.ts';
@@ -34,7 +35,7 @@ function nostrPool(urls: string[], options: Partial<RelayPoolOptions<NostrEvent,
   const pool = createRelayPool<NostrEvent, NostrEvent, NostrFilter | NostrFilter[]>({
     relays: urls,
     transport: wsTransport(),
-    protocol: nostrProtocol({ signer, verify: verifyEvent }),
+    protocol: nostrProtocol({ signer }), // inbound events verified: the default
     heartbeat: { interval: 200, timeout: 200 },
     backoff: { base: 30, max: 200, stableAfter: 200 },
     closeTimeout: 300,
@@ -98,6 +99,44 @@ describe('pool over a real Nostr relay', () => {
     await waitUntil(() => got.some((e) => e.id === marker.id), 3000, 'the marker');
     expect(got.filter((e) => e.id === event.id)).toHaveLength(1);
     expect(all.filter((e) => e.id === event.id)).toHaveLength(1);
+  });
+
+  it('forged and tampered events from the relays never reach a subscription or messages$; each is reported', async () => {
+    const relays = await nostrRelays(2);
+    const sub = nostrPool(relays.map((r) => r.url));
+    const got: NostrEvent[] = [];
+    const all: NostrEvent[] = [];
+    sub.pool.subscribe(FILTER).subscribe((e) => got.push(e));
+    sub.pool.messages$.subscribe((e) => all.push(e));
+    await waitUntil(() => sub.events.filter((e) => e.type === 'eose').length === 2, 3000, 'EOSE from both relays');
+
+    // Mallory signs a note with our tag and claims it is ours (the id matches, the signature is hers); a genuine
+    // note of ours has its content changed on the way (the id no longer matches).
+    const mallory = finalizeEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [['t', 'relay-actors-test']], content: 'send sats to mallory' }, generateSecretKey());
+    const claimed = { ...mallory, pubkey: pk };
+    const forged: NostrEvent = { ...claimed, id: getEventHash(claimed) };
+    const tampered: NostrEvent = { ...note('genuine'), content: 'tampered' };
+    const marker = note('marker');
+    for (const relay of relays) {
+      await relay.injectEvent(forged);
+      await relay.injectEvent(tampered);
+      await relay.injectEvent(marker);
+    }
+    // Both relays' markers seen: everything injected before them has been decoded.
+    const errors = () => sub.events.flatMap((e) => (e.type === 'error' ? [e] : []));
+    await waitUntil(() => got.some((e) => e.id === marker.id) && errors().length === 4, 3000, 'the markers and four errors');
+    expect(got.map((e) => e.id)).toEqual([marker.id]);
+    expect(all.map((e) => e.id)).toEqual([marker.id]);
+    const reported = errors().map((e) => ({ url: e.url, detail: (e.error as ProtocolError).detail, code: e.error.code }));
+    expect(reported).toEqual(
+      expect.arrayContaining(
+        relays.flatMap((r) => [
+          { url: r.url, detail: 'BAD_SIGNATURE', code: 'PROTOCOL_ERROR' },
+          { url: r.url, detail: 'BAD_ID', code: 'PROTOCOL_ERROR' },
+        ]),
+      ),
+    );
+    expect(sub.pool.status().relays.every((r) => r.state === 'open')).toBe(true);
   });
 
   it('NIP-42: an auth-required OK makes the pool sign the challenge and publish again; an auth-required CLOSED re-subscribes after auth', async () => {

@@ -1,5 +1,5 @@
 /** nostrProtocol as pure functions: encode, decode, subscribe with `since`, classifyRejection, authenticate. */
-import { finalizeEvent, generateSecretKey, getPublicKey, verifyEvent } from 'nostr-tools/pure';
+import { finalizeEvent, generateSecretKey, getEventHash, getPublicKey, verifyEvent } from 'nostr-tools/pure';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { nostrProtocol, type NostrEvent, type NostrEventTemplate } from '../adapters/nostrProtocol.ts';
 import { InvalidOptionError, ProtocolError } from '../machines/errors.ts';
@@ -38,7 +38,7 @@ describe('nostrProtocol: options', () => {
     const bad: Array<[unknown, string]> = [
       [null, 'protocol'],
       [{ signer: 'key' }, 'protocol.signer'],
-      [{ verify: true }, 'protocol.verify'],
+      [{ verify: 'yes' }, 'protocol.verify'],
       [{ resumeOverlap: -1 }, 'protocol.resumeOverlap'],
       [{ resumeOverlap: Number.NaN }, 'protocol.resumeOverlap'],
       [{ name: '' }, 'protocol.name'],
@@ -148,22 +148,78 @@ describe('nostrProtocol: decode', () => {
     expect(p.decode(enc.encode('["EOSE","s"]'), true)).toMatchObject({ kind: 'invalid', code: 'BINARY' });
     expect(p.decode('["COUNT","s",{"count":1}]', false)).toEqual({ kind: 'invalid', code: 'UNKNOWN_TYPE', reason: 'unknown message type "COUNT"' });
   });
+});
 
-  it('with verify, drops events whose signature fails (or whose check throws) as MALFORMED', () => {
-    const verifying = nostrProtocol({ verify: verifyEvent });
-    expect(verifying.decode(JSON.stringify(['EVENT', 's', event]), false)).toMatchObject({ kind: 'message', id: event.id });
-    const forged = { ...event, content: 'changed' };
-    expect(verifying.decode(JSON.stringify(['EVENT', 's', forged]), false)).toMatchObject({ kind: 'invalid', code: 'MALFORMED' });
-    const otherSig = { ...event, sig: signed({ content: 'other' }).sig };
-    expect(verifying.decode(JSON.stringify(['EVENT', 's', otherSig]), false)).toMatchObject({ kind: 'invalid', code: 'MALFORMED' });
+/** `event` claimed by `pubkey`: its id recomputed (so the id check passes), its signature left as it was. */
+function claimedBy(event: NostrEvent, pubkey: string): NostrEvent {
+  const claimed = { ...event, pubkey };
+  return { ...claimed, id: getEventHash(claimed) };
+}
+
+const frame = (event: unknown, sub = 's') => JSON.stringify(['EVENT', sub, event]);
+
+describe('nostrProtocol: verification (default on)', () => {
+  const p = nostrProtocol();
+  const event = signed({ content: 'genuine' });
+  const mallory = generateSecretKey();
+
+  it('delivers an event whose id and signature verify', () => {
+    expect(p.decode(frame(event), false)).toMatchObject({ kind: 'message', id: event.id, message: event });
+  });
+
+  it('drops a tampered event (its id is not the hash of its content) as BAD_ID', () => {
+    const tampered = { ...event, content: 'changed' };
+    const decoded = p.decode(frame(tampered, 'feed'), false);
+    expect(decoded).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
+    expect((decoded as { reason: string }).reason).toContain(`"feed" carries event ${event.id} whose id is not the sha256`);
+    expect(p.decode(frame({ ...event, created_at: event.created_at + 1 }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
+    expect(p.decode(frame({ ...event, tags: [['p', event.pubkey]] }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
+  });
+
+  it('drops a forged event (its signature is not by its pubkey) as BAD_SIGNATURE', () => {
+    // Mallory signs a note, then claims it is ours: the id matches the content, the signature is hers.
+    const forged = claimedBy(finalizeEvent({ kind: 1, created_at: 1_700_000_000, tags: [], content: 'I owe Mallory 1 BTC' }, mallory), event.pubkey);
+    const decoded = p.decode(frame(forged), false);
+    expect(decoded).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+    expect((decoded as { reason: string }).reason).toContain('whose signature does not verify for its pubkey (forged)');
+    // Another event's signature, and a signature of the right length that is no signature at all.
+    expect(p.decode(frame({ ...event, sig: signed({ content: 'other' }).sig }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+    expect(p.decode(frame({ ...event, sig: 'f'.repeat(128) }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+    // A pubkey that is not a point of the curve: the check fails, decode does not throw.
+    expect(p.decode(frame(claimedBy(event, 'f'.repeat(64))), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+  });
+
+  it('an event seen before is still checked: the same id with another signature or content is dropped', () => {
+    const fresh = nostrProtocol();
+    const seen = signed({ content: 'seen twice' });
+    expect(fresh.decode(frame(seen), false)).toMatchObject({ kind: 'message' });
+    expect(fresh.decode(frame(seen, 'other-relay'), false)).toMatchObject({ kind: 'message', id: seen.id });
+    expect(fresh.decode(frame({ ...seen, sig: signed({ content: 'x' }).sig }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+    expect(fresh.decode(frame({ ...seen, content: 'seen thrice' }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
+  });
+
+  it('verify: false trusts the relay: a forged event with a valid shape is delivered', () => {
+    const trusting = nostrProtocol({ verify: false });
+    expect(trusting.decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({ kind: 'message' });
+    expect(trusting.decode(frame({ ...event, sig: 'f'.repeat(128) }), false)).toMatchObject({ kind: 'message' });
+    expect(trusting.decode(frame({ ...event, sig: 'F'.repeat(128) }), false)).toMatchObject({ kind: 'invalid', code: 'MALFORMED' });
+    expect(nostrProtocol({ verify: true }).decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
+  });
+
+  it('a custom verify decides instead; what it rejects, or what makes it throw, is dropped as BAD_SIGNATURE', () => {
+    const withNostrTools = nostrProtocol({ verify: verifyEvent });
+    expect(withNostrTools.decode(frame(event), false)).toMatchObject({ kind: 'message', id: event.id });
+    expect(withNostrTools.decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+    const seen: NostrEvent[] = [];
+    const allowAll = nostrProtocol({ verify: (e) => (seen.push(e), true) });
+    expect(allowAll.decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({ kind: 'message' });
+    expect(seen.map((e) => e.content)).toEqual(['changed']);
     const throwing = nostrProtocol({
       verify: () => {
         throw new Error('boom');
       },
     });
-    expect(throwing.decode(JSON.stringify(['EVENT', 's', event]), false)).toMatchObject({ kind: 'invalid', code: 'MALFORMED' });
-    // Without verify, a forged event with a valid shape passes: the relay is trusted.
-    expect(p.decode(JSON.stringify(['EVENT', 's', forged]), false)).toMatchObject({ kind: 'message' });
+    expect(throwing.decode(frame(event), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
   });
 });
 

@@ -2,20 +2,22 @@
  * nostrProtocol against a real Nostr relay (`@nostr-relay/core` in the test kit) on 127.0.0.1: raw `ws` clients
  * for the wire, then `createRelay` for the runtime path. Waits are on frames and states, each bounded.
  */
-import { finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
+import { finalizeEvent, generateSecretKey, getEventHash } from 'nostr-tools/pure';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { nostrProtocol, type NostrEvent, type NostrEventTemplate } from '../adapters/nostrProtocol.ts';
 import type { Decoded, Transport } from '../adapters/types.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
 import { createRelay, type Relay } from '../index.ts';
-import { NackError } from '../machines/errors.ts';
+import { NackError, ProtocolError } from '../machines/errors.ts';
 import type { Inbound } from '../machines/runtime.ts';
 import type { RelayEvent } from '../machines/telemetry.ts';
 import { startNostrRelay, type NostrTestRelay, type NostrTestRelayOptions } from '../testkit/nostrRelay.ts';
 import { expectNoLeaks, handleCounts, waitUntil } from './helpers.ts';
 
 const protocol = nostrProtocol();
+/** How the raw client reads frames: as sent, unverified, so the wire itself can be checked. */
+const wire = nostrProtocol({ verify: false });
 const secretKey = generateSecretKey();
 /** Signs as plain data: nostr-tools marks its events with a symbol key that `toEqual` would compare. */
 const signer = (t: NostrEventTemplate): NostrEvent => {
@@ -31,13 +33,26 @@ function note(template: Partial<NostrEventTemplate> = {}): NostrEvent {
   return signer({ kind: 1, created_at: nowS(), tags: [], content: `note ${++seq}`, ...template });
 }
 
-/** A raw `ws` client that decodes every frame with our protocol. */
+/** `event` claimed by `pubkey`: its id recomputed (so only the signature gives it away). */
+function claimedBy(event: NostrEvent, pubkey: string): NostrEvent {
+  const claimed = { ...event, pubkey };
+  return { ...claimed, id: getEventHash(claimed) };
+}
+
+const mallory = generateSecretKey();
+/** An event Mallory signed and then claimed is ours: a forgery only the signature check catches. */
+function forgery(template: Partial<NostrEventTemplate> = {}): NostrEvent {
+  const { id, pubkey, created_at, kind, tags, content, sig } = finalizeEvent({ kind: 1, created_at: nowS(), tags: [], content: `forged ${++seq}`, ...template }, mallory);
+  return claimedBy({ id, pubkey, created_at, kind, tags, content, sig }, note().pubkey);
+}
+
+/** A raw `ws` client that decodes every frame with our protocol, unverified (see `wire`). */
 class RawClient {
   readonly frames: Decoded<NostrEvent>[] = [];
   closed: { code: number; reason: string } | undefined;
 
   private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data, isBinary) => this.frames.push(protocol.decode(isBinary ? new Uint8Array(data as Buffer) : String(data), isBinary)));
+    ws.on('message', (data, isBinary) => this.frames.push(wire.decode(isBinary ? new Uint8Array(data as Buffer) : String(data), isBinary)));
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: String(reason) };
     });
@@ -202,6 +217,36 @@ describe('startNostrRelay: NIP-01 over a raw ws client', () => {
   });
 });
 
+describe('startNostrRelay: injectEvent()', () => {
+  it('delivers an event unchecked to the subscriptions it matches, live, without storing it', async () => {
+    const relay = await nostrRelay();
+    const reader = await RawClient.open(relay.url);
+    expect(await reader.req('notes', { kinds: [1] })).toEqual([]);
+    expect(await reader.req('reactions', { kinds: [7] })).toEqual([]);
+
+    const tampered = { ...note(), content: 'tampered' };
+    const forged = forgery();
+    await relay.injectEvent(tampered);
+    await relay.injectEvent(forged);
+    const got = (id: string) => reader.next('message', (f) => f.id === id, `the injected ${id.slice(0, 8)}`);
+    expect(await got(tampered.id)).toMatchObject({ subscription: 'notes', message: tampered });
+    expect(await got(forged.id)).toMatchObject({ subscription: 'notes', message: forged });
+    // Exactly as sent: the verifying decoder refuses both.
+    const [t, f] = [tampered, forged].map((e) => protocol.decode(JSON.stringify(['EVENT', 'notes', e]), false));
+    expect([t, f]).toMatchObject([{ kind: 'invalid', code: 'BAD_ID' }, { kind: 'invalid', code: 'BAD_SIGNATURE' }]);
+
+    // Only to matching subscriptions (the probe's EOSE comes after anything sent before it), and never stored.
+    await reader.req('probe', { ids: ['0'.repeat(64)] });
+    expect(reader.frames.filter((x) => x.kind === 'message').map((x) => (x as { subscription: string }).subscription)).toEqual(['notes', 'notes']);
+    expect(relay.events()).toEqual([]);
+    const other = await RawClient.open(relay.url);
+    expect(await other.req('later', { kinds: [1] })).toEqual([]);
+
+    await relay.close();
+    await expect(relay.injectEvent(note())).rejects.toThrow(/closed/);
+  });
+});
+
 describe('startNostrRelay: faults', () => {
   it('kill() drops every client with 1006 and stops listening; restart() listens on the same port with the events kept', async () => {
     const relay = await nostrRelay();
@@ -304,6 +349,40 @@ describe('createRelay with nostrProtocol against the real relay', () => {
     // No app-level ping in Nostr: over ws the heartbeat's protocol pings get answered, so RTT is measured.
     await waitUntil(() => typeof relay.status().rttMs === 'number', WAIT_MS, 'a pong');
     expect(relay.status().heartbeat).toBe('on');
+  });
+
+  it('verifies by default: forged and tampered events are dropped and reported as ProtocolErrors, never delivered', async () => {
+    const server = await nostrRelay();
+    const { relay, seen } = relayTo(server.url);
+    const trusting = relayTo(server.url, { protocol: nostrProtocol({ verify: false }) });
+    await Promise.all([relay.waitFor('open'), trusting.relay.waitFor('open')]);
+    for (const r of [relay, trusting.relay]) r.writeFrame(protocol.subscribe!('feed', { kinds: [1] }));
+    await waitUntil(() => [seen, trusting.seen].every((x) => x.inbound.some((f) => f.kind === 'eose')), WAIT_MS, 'EOSE on both');
+
+    const genuine = note();
+    await relay.send(genuine); // stored and broadcast: delivered live
+    const tampered = { ...note(), content: 'tampered' };
+    const forged = forgery();
+    await server.injectEvent(tampered);
+    await server.injectEvent(forged);
+    const injected = note();
+    await server.injectEvent(injected); // a genuine event over the same path is delivered
+    // Frames arrive in order: once `injected` is here, the two before it have been decoded.
+    await waitUntil(() => seen.messages.some((m) => m.id === injected.id), WAIT_MS, 'the genuine injected event');
+    expect(seen.messages.map((m) => m.id)).toEqual([genuine.id, injected.id]);
+    expect(seen.inbound.filter((f) => f.kind === 'message').map((f) => (f as { id: string }).id)).toEqual([genuine.id, injected.id]);
+
+    const errors = seen.events.flatMap((e) => (e.type === 'error' ? [e.error] : []));
+    expect(errors).toHaveLength(2);
+    expect(errors.every((e) => e instanceof ProtocolError && e.code === 'PROTOCOL_ERROR')).toBe(true);
+    expect(errors.map((e) => (e as ProtocolError).detail)).toEqual(['BAD_ID', 'BAD_SIGNATURE']);
+    expect(errors[0]!.message).toContain(tampered.id);
+    expect(errors[1]!.message).toContain(`${forged.id} whose signature does not verify`);
+    expect(relay.status().state).toBe('open'); // a bad event is the event's fault, not the connection's
+
+    // verify: false trusts the relay: everything it sent is delivered.
+    await waitUntil(() => trusting.seen.messages.some((m) => m.id === injected.id), WAIT_MS, 'the trusting relay');
+    expect(trusting.seen.messages.map((m) => m.id)).toEqual([genuine.id, tampered.id, forged.id, injected.id]);
   });
 
   it('turns the heartbeat off (and says so) on a transport without ping frames, as in browsers', async () => {

@@ -2,7 +2,8 @@
  * A real Nostr relay for tests: `@nostr-relay/core`'s `NostrRelay` (the relay logic of the nostr-relay project:
  * NIP-01 EVENT / REQ / CLOSE / OK / EOSE / CLOSED / NOTICE, NIP-42 AUTH) behind a `ws` server on 127.0.0.1, with
  * an in-memory event store that survives kills and restarts. Faults: {@link NostrTestRelay.kill} (crash: 1006,
- * then ECONNREFUSED) and {@link NostrTestRelay.restart} (the same port, the same events).
+ * then ECONNREFUSED), {@link NostrTestRelay.restart} (the same port, the same events) and
+ * {@link NostrTestRelay.injectEvent} (an event delivered unchecked: forged or tampered ones reach subscribers).
  *
  * @example
  * await using relay = await startNostrRelay({ auth: true });
@@ -76,6 +77,20 @@ export interface NostrTestRelay extends AsyncDisposable {
    * @returns Resolves when they are; rejects after `timeoutMs` or when the relay is closed.
    */
   waitForConnections(n: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Delivers `event` unchecked to every open subscription it matches (by `ids`, `authors`, `kinds`, `since`,
+   * `until`), as a live `["EVENT", sub, event]`: neither its id nor its signature is verified, it is not stored,
+   * and nobody gets an `OK`. That is what a relay that does not verify, or a man in the middle, can send, and what
+   * publishing cannot produce: the relay refuses a forged or tampered event with `OK false "invalid: ..."`. For
+   * testing a client's own verification.
+   *
+   * @param event - An event of the NIP-01 shape, forged, tampered or genuine.
+   * @returns Resolves once it was written to the matching subscriptions; rejects when the relay is closed.
+   * @example
+   * const forged = { ...finalizeEvent(template, secretKey), content: 'tampered' }; // id no longer matches
+   * await relay.injectEvent(forged); // each matching subscription gets ["EVENT", sub, forged]
+   */
+  injectEvent(event: NostrEvent): Promise<void>;
   /**
    * Simulates a crash: drops every connection without a close frame (clients see 1006) and stops listening, so
    * new dials fail with ECONNREFUSED. Stored events are kept. No-op when not listening.
@@ -290,6 +305,12 @@ class LoopbackNostrRelay implements NostrTestRelay {
       };
       this.#waiters.add(waiter);
     });
+  }
+
+  injectEvent(event: NostrEvent): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('NostrTestRelay.injectEvent(): the relay is closed'));
+    // The package's own live delivery (subscription match, NIP-42 permission), without its checks or its store.
+    return this.#relay.broadcast(event);
   }
 
   kill(): Promise<void> {
