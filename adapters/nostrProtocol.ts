@@ -401,12 +401,9 @@ function malformed(reason: string): Decoded<never> {
   return { kind: 'invalid', code: 'MALFORMED', reason };
 }
 
-/**
- * An event dropped by verification. The runtime reports an `invalid` frame's `code` as its `ProtocolError`'s
- * `detail`; `Decoded` (adapters/types.ts) does not list these two codes yet, hence the cast.
- */
+/** An event dropped by verification: reported as a `ProtocolError` whose `detail` is `code`. */
 function unverified(code: VerifyFault, reason: string): Decoded<never> {
-  return { kind: 'invalid', code, reason } as unknown as Decoded<never>;
+  return { kind: 'invalid', code, reason };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

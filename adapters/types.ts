@@ -124,8 +124,11 @@ export type Decoded<In> =
   | { kind: 'auth'; challenge: string }
   /** A frame the protocol understood and handled, with nothing to deliver (e.g. a ping answered by the server). */
   | { kind: 'ignore' }
-  /** A frame that could not be understood. The runtime emits a typed error event and keeps going. */
-  | { kind: 'invalid'; reason: string; code: 'MALFORMED' | 'BINARY' | 'UNKNOWN_TYPE' };
+  /**
+   * A frame that could not be understood, or (`BAD_ID`, `BAD_SIGNATURE`) a signed message that failed verification.
+   * The runtime emits a typed error event with `code` as its `detail`, and keeps going.
+   */
+  | { kind: 'invalid'; reason: string; code: 'MALFORMED' | 'BINARY' | 'UNKNOWN_TYPE' | 'BAD_ID' | 'BAD_SIGNATURE' };
 
 /**
  * Verdict of the close classifier: retry (optionally after at least `delayMs`), give up (`fatal`), or
