@@ -72,6 +72,8 @@ export class World {
   private readonly silentSince: Array<number | null>;
   /** Per relay: its server→client latency; frames already in flight when the link goes silent still arrive. */
   private readonly latency: number[];
+  /** Per relay: until when frames sent under an earlier, longer latency may still arrive. */
+  private readonly inFlightUntil: number[];
   private readonly log: string[] = [];
   private next = 0;
 
@@ -84,6 +86,7 @@ export class World {
     this.stored = this.urls.map(() => []);
     this.silentSince = this.urls.map(() => null);
     this.latency = this.urls.map(() => 0);
+    this.inFlightUntil = this.urls.map(() => 0);
     this.servers = this.urls.map((url, i) => mem.server(url, { onMessage: (data, conn) => this.serve(i, data, conn) }));
     const random = seeded(schedule.seed);
     this.target = kind === 'pool' ? poolTarget(this.urls, mem, this.clock, random) : relayTarget(this.urls[0]!, mem, this.clock, random);
@@ -152,11 +155,12 @@ export class World {
     } else if (a.kind === 'restart') server.accept();
     else if (a.kind === 'blackhole') {
       server.blackhole(a.on);
-      const lastFrameAt = this.clock.now() + this.latency[a.relay]!;
+      const lastFrameAt = Math.max(this.clock.now() + this.latency[a.relay]!, this.inFlightUntil[a.relay]!);
       this.silentSince[a.relay] = a.on && LIVE.has(this.relayState(a.relay)) ? lastFrameAt : null;
     } else if (a.kind === 'pongs') server.pongs(a.on);
     else if (a.kind === 'slow') {
       server.delay(a.ms);
+      this.inFlightUntil[a.relay] = Math.max(this.inFlightUntil[a.relay]!, this.clock.now() + this.latency[a.relay]!);
       this.latency[a.relay] = a.ms;
     }
     else if (a.kind === 'close') server.closeAll(a.code);
