@@ -19,12 +19,14 @@ import { createConsumer, ROOT, type Consumer } from './consumer.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const KB = 1024;
 
-// Budgets: about 15% above the sizes measured when they were set (relay 82.2 / 26.8 KB, pool + Nostr 106.5 /
-// 34.6 KB, minified / min+gzip; xstate is about half of each). Growth past them should be a decision, not an accident.
+// Budgets: about 15% above the sizes measured when they were set (relay 82.2 / 26.8 KB, minified / min+gzip; xstate
+// is about half of it). Growth past them should be a decision, not an accident. Pool + Nostr was 106.5 / 34.6 KB until
+// Nostr events were verified by default (issue 10: forged events must not be delivered): Schnorr verification
+// (@noble/curves + @noble/hashes, shared with nostr-tools in apps that use it) made it 138 / 47.4 KB.
 const BUDGET_RELAY_MIN = 95 * KB;
 const BUDGET_RELAY_GZ = 31 * KB;
-const BUDGET_POOL_NOSTR_MIN = 122 * KB;
-const BUDGET_POOL_NOSTR_GZ = 40 * KB;
+const BUDGET_POOL_NOSTR_MIN = 160 * KB;
+const BUDGET_POOL_NOSTR_GZ = 55 * KB;
 
 /** Bundler entries written into the consumer; each assigns its import to globalThis so nothing is tree-shaken. */
 const ENTRIES = {
