@@ -162,3 +162,14 @@ describe('pool over a real Nostr relay', () => {
     await expect(pool.send(note('no signer'))).rejects.toMatchObject({ code: 'NACK', reason: expect.stringMatching(/^auth-required:/) });
   });
 });
+
+describe('a hostile Nostr relay that refuses every subscription after authentication', () => {
+  it('gets one reauth and one re-subscription per connection; the subscription ends with AUTH_REFUSED', async () => {
+    const [relay] = await nostrRelays(1, true);
+    relay!.refuseSubscriptions('auth-required: members only');
+    const { pool } = nostrPool([relay!.url]);
+    const ended = new Promise<unknown>((resolve) => pool.subscribe({ kinds: [1] }).subscribe({ error: resolve }));
+    await expect(ended).resolves.toMatchObject({ code: 'PROTOCOL_ERROR', detail: 'AUTH_REFUSED' });
+    expect(relay!.reqsRefused).toBe(2);
+  });
+});

@@ -306,6 +306,19 @@ describe('startTestRelay', () => {
     });
   });
 
+  it('flood() writes a frame count times to every client, and refuses a count out of range', async () => {
+    await withRelay(async (relay, connect) => {
+      const a = await connect();
+      const b = await connect();
+      expect(relay.flood('{"type":"note","id":"same"}', 1000)).toBe(2000);
+      await a.waitFrame(() => a.frames.length >= 1000, '1000 frames on a');
+      await b.waitFrame(() => b.frames.length >= 1000, '1000 frames on b');
+      expect(new Set(a.frames.map((f) => f.data))).toEqual(new Set(['{"type":"note","id":"same"}']));
+      expect(() => relay.flood('x', 0)).toThrow(RangeError);
+      expect(() => relay.flood('x', 1_000_001)).toThrow(RangeError);
+    });
+  });
+
   it('honours the echo and ack options', async () => {
     await withRelay(
       async (_relay, connect) => {

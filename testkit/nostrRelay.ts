@@ -92,6 +92,18 @@ export interface NostrTestRelay extends AsyncDisposable {
    */
   injectEvent(event: NostrEvent): Promise<void>;
   /**
+   * A hostile relay: while `reason` is set, every `REQ` is answered with `["CLOSED", sub, reason]`, even from a
+   * client that has authenticated (with `auth-required: …`, a client that re-authenticates and re-subscribes on
+   * every CLOSED would loop). `null` (the default) serves subscriptions again.
+   *
+   * @example
+   * relay.refuseSubscriptions('auth-required: members only');
+   * @param reason - The CLOSED message, or `null`.
+   */
+  refuseSubscriptions(reason: string | null): void;
+  /** How many `REQ`s {@link NostrTestRelay.refuseSubscriptions} has answered with `CLOSED`, across connections. */
+  readonly reqsRefused: number;
+  /**
    * Simulates a crash: drops every connection without a close frame (clients see 1006) and stops listening, so
    * new dials fail with ECONNREFUSED. Stored events are kept. No-op when not listening.
    */
@@ -244,6 +256,8 @@ class LoopbackNostrRelay implements NostrTestRelay {
   #server: Server | undefined;
   #port = 0;
   #closed = false;
+  #refuseReq: string | null = null;
+  reqsRefused = 0;
   #closing: Promise<void> | undefined;
   #chain: Promise<void> = Promise.resolve();
 
@@ -311,6 +325,10 @@ class LoopbackNostrRelay implements NostrTestRelay {
     if (this.#closed) return Promise.reject(new Error('NostrTestRelay.injectEvent(): the relay is closed'));
     // The package's own live delivery (subscription match, NIP-42 permission), without its checks or its store.
     return this.#relay.broadcast(event);
+  }
+
+  refuseSubscriptions(reason: string | null): void {
+    this.#refuseReq = reason;
   }
 
   kill(): Promise<void> {
@@ -405,6 +423,11 @@ class LoopbackNostrRelay implements NostrTestRelay {
     const message = parseMessage(raw, isBinary);
     if (typeof message === 'string') {
       send(ws, createOutgoingNoticeMessage(message));
+      return;
+    }
+    if (message[0] === 'REQ' && this.#refuseReq !== null) {
+      this.reqsRefused++;
+      send(ws, createOutgoingClosedMessage(message[1], this.#refuseReq));
       return;
     }
     this.#relay.handleMessage(ws, message).catch((error: unknown) => {

@@ -208,6 +208,15 @@ export interface TestRelay extends AsyncDisposable {
   /** Pushes a raw frame to every open connection, like `send(frame)`. @returns How many connections it was sent to. */
   broadcast(frame: TestRelayFrame): number;
   /**
+   * A hostile flood: writes `frame` `count` times (1 to 1,000,000) to every open connection in one go, as fast as
+   * the sockets take it, to test a client's backpressure, dedupe and memory bounds.
+   *
+   * @example
+   * relay.flood(JSON.stringify({ type: 'note', id: 'same' }), 10_000); // ten thousand copies of one message
+   * @returns How many frames were written in all.
+   */
+  flood(frame: TestRelayFrame, count: number): number;
+  /**
    * Registers a handler called for every inbound data frame before the default behaviour, in registration order.
    * Every handler sees every frame; if any returns `'handled'` the default behaviour is skipped. Errors thrown by a
    * handler are not caught (they surface as uncaught exceptions, failing the test).
@@ -518,6 +527,13 @@ class LoopbackRelay implements TestRelay {
 
   broadcast(frame: TestRelayFrame): number {
     return this.send(frame);
+  }
+
+  flood(frame: TestRelayFrame, count: number): number {
+    if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new RangeError(`flood(frame, count): count must be an integer from 1 to 1000000, got ${count}`);
+    let written = 0;
+    for (let i = 0; i < count; i++) written += this.send(frame);
+    return written;
   }
 
   onMessage(handler: TestRelayMessageHandler): () => void {
