@@ -6,7 +6,13 @@
  */
 import type { Relay } from './machines/createRelay.ts';
 import type { RelayPool } from './machines/createRelayPool.ts';
-import { createRelayOn, createRelayPoolOn, type DefaultedRelayOptions, type DefaultedRelayPoolOptions, type PlatformDefaults } from './adapters/platform.ts';
+import {
+  createRelayOn,
+  createRelayPoolOn,
+  type DefaultedRelayOptions,
+  type DefaultedRelayPoolOptions,
+  type PlatformDefaults,
+} from './adapters/platform.ts';
 import { browserNetwork, browserTransport } from './adapters/browserTransport.ts';
 
 export * from './core.ts';
@@ -25,7 +31,10 @@ const BROWSER: PlatformDefaults = { transport: browserTransport, network: () => 
  * await relay.send({ type: 'greet', text: 'hi' });
  * await relay.stop();
  */
-export function createRelay<Out = Record<string, unknown>, In = Record<string, unknown>>(url: string, options: DefaultedRelayOptions<Out, In> = {}): Relay<Out, In> {
+export function createRelay<Out = Record<string, unknown>, In = Record<string, unknown>>(
+  url: string,
+  options: DefaultedRelayOptions<Out, In> = {},
+): Relay<Out, In> {
   return createRelayOn(BROWSER, url, options);
 }
 

@@ -4,7 +4,14 @@
  *
  * @module relay-actors/core
  */
-export { createRelay, publicState, relayFacade, type Relay, type RelayLifecycle, type SendOptions } from './machines/createRelay.ts';
+export {
+  createRelay,
+  publicState,
+  relayFacade,
+  type Relay,
+  type RelayLifecycle,
+  type SendOptions,
+} from './machines/createRelay.ts';
 export {
   createRelayPool,
   frameBytes,
@@ -14,10 +21,25 @@ export {
   type RelayPool,
   type RelayPoolOptions,
 } from './machines/createRelayPool.ts';
-export { poolMachine, poolState, type PoolMachine, type PoolContext, type PoolInput, type PoolMachineEvent, type PoolMachineRuntime, type PoolState } from './machines/poolMachine.ts';
+export {
+  poolMachine,
+  poolState,
+  type PoolMachine,
+  type PoolContext,
+  type PoolInput,
+  type PoolMachineEvent,
+  type PoolMachineRuntime,
+  type PoolState,
+} from './machines/poolMachine.ts';
 export * from './machines/score.ts';
 export * from './machines/select.ts';
-export { Outbox, DEFAULT_OUTBOX, resolveOutboxOptions, type OutboxItem, type OutboxOptions } from './machines/outbox.ts';
+export {
+  Outbox,
+  DEFAULT_OUTBOX,
+  resolveOutboxOptions,
+  type OutboxItem,
+  type OutboxOptions,
+} from './machines/outbox.ts';
 export { RecentIds } from './machines/idSet.ts';
 export { InspectionBus } from './machines/inspection.ts';
 export type { Inbound } from './machines/runtime.ts';
@@ -53,4 +75,10 @@ export type { MemoryTransport, MemoryTransportOptions } from './adapters/memoryT
 export { jsonProtocol } from './adapters/jsonProtocol.ts';
 export type { JsonObject, JsonProtocolOptions } from './adapters/jsonProtocol.ts';
 export { nostrProtocol } from './adapters/nostrProtocol.ts';
-export type { NostrEvent, NostrEventTemplate, NostrFilter, NostrProtocolOptions, NostrSigner } from './adapters/nostrProtocol.ts';
+export type {
+  NostrEvent,
+  NostrEventTemplate,
+  NostrFilter,
+  NostrProtocolOptions,
+  NostrSigner,
+} from './adapters/nostrProtocol.ts';

@@ -11,7 +11,15 @@ export default tseslint.config(
     files: ['inspector/page/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { window: 'readonly', document: 'readonly', location: 'readonly', WebSocket: 'readonly', URLSearchParams: 'readonly', setTimeout: 'readonly', console: 'readonly' },
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        WebSocket: 'readonly',
+        URLSearchParams: 'readonly',
+        setTimeout: 'readonly',
+        console: 'readonly',
+      },
     },
   },
   {

@@ -10,7 +10,13 @@
  */
 import type { Relay } from './machines/createRelay.ts';
 import type { RelayPool } from './machines/createRelayPool.ts';
-import { createRelayOn, createRelayPoolOn, type DefaultedRelayOptions, type DefaultedRelayPoolOptions, type PlatformDefaults } from './adapters/platform.ts';
+import {
+  createRelayOn,
+  createRelayPoolOn,
+  type DefaultedRelayOptions,
+  type DefaultedRelayPoolOptions,
+  type PlatformDefaults,
+} from './adapters/platform.ts';
 import { wsTransport } from './adapters/wsTransport.ts';
 
 export * from './core.ts';
@@ -29,7 +35,10 @@ const NODE: PlatformDefaults = { transport: wsTransport };
  * await relay.send({ type: 'greet', text: 'hi' });
  * await relay.stop();
  */
-export function createRelay<Out = Record<string, unknown>, In = Record<string, unknown>>(url: string, options: DefaultedRelayOptions<Out, In> = {}): Relay<Out, In> {
+export function createRelay<Out = Record<string, unknown>, In = Record<string, unknown>>(
+  url: string,
+  options: DefaultedRelayOptions<Out, In> = {},
+): Relay<Out, In> {
   return createRelayOn(NODE, url, options);
 }
 

@@ -145,7 +145,8 @@ function dialBrowser(
   };
 
   try {
-    ws = dial.protocols && dial.protocols.length > 0 ? new WebSocketClass(url, dial.protocols) : new WebSocketClass(url);
+    ws =
+      dial.protocols && dial.protocols.length > 0 ? new WebSocketClass(url, dial.protocols) : new WebSocketClass(url);
     ws.binaryType = 'arraybuffer';
     ws.addEventListener('open', onOpen);
     ws.addEventListener('message', onMessage);
@@ -155,7 +156,13 @@ function dialBrowser(
     ws.addEventListener('close', onClose);
   } catch (error) {
     ws = undefined;
-    finish({ code: 1006, reason: '', wasClean: false, errorCode: 'DIAL_FAILED', message: (error as Error)?.message ?? String(error) });
+    finish({
+      code: 1006,
+      reason: '',
+      wasClean: false,
+      errorCode: 'DIAL_FAILED',
+      message: (error as Error)?.message ?? String(error),
+    });
   }
 
   return {
@@ -251,9 +258,13 @@ export interface NetworkEventSource {
  * const network = browserNetwork();
  * const off = network.subscribe((online) => console.log(online ? 'back online' : 'offline'));
  */
-export function browserNetwork(target?: NetworkEventSource, navigatorLike?: { readonly onLine?: boolean }): NetworkMonitor {
+export function browserNetwork(
+  target?: NetworkEventSource,
+  navigatorLike?: { readonly onLine?: boolean },
+): NetworkMonitor {
   const g = globalThis as { addEventListener?: unknown; navigator?: { onLine?: boolean } };
-  const source: NetworkEventSource | undefined = target ?? (typeof g.addEventListener === 'function' ? (globalThis as unknown as NetworkEventSource) : undefined);
+  const source: NetworkEventSource | undefined =
+    target ?? (typeof g.addEventListener === 'function' ? (globalThis as unknown as NetworkEventSource) : undefined);
   const nav = navigatorLike ?? g.navigator;
   return {
     subscribe(listener) {

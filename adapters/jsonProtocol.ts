@@ -102,7 +102,8 @@ export function jsonProtocol<Out extends object = JsonObject, In extends object 
       } catch (error) {
         return { kind: 'invalid', code: 'MALFORMED', reason: `invalid JSON: ${(error as Error).message}` };
       }
-      if (!isObject(value)) return { kind: 'invalid', code: 'MALFORMED', reason: `expected a JSON object, got ${kindOf(value)}` };
+      if (!isObject(value))
+        return { kind: 'invalid', code: 'MALFORMED', reason: `expected a JSON object, got ${kindOf(value)}` };
 
       const type = value.type;
       if (typeof type === 'string' && RESERVED.has(type)) return decodeControl(type, value);
@@ -121,7 +122,10 @@ export function jsonProtocol<Out extends object = JsonObject, In extends object 
     },
 
     subscribe(id: string, request: unknown, resume?: { since: number }): Frame {
-      return encodeObject({ type: 'subscribe', id, filter: request ?? {}, ...(resume ? { since: resume.since } : {}) }, 'subscription');
+      return encodeObject(
+        { type: 'subscribe', id, filter: request ?? {}, ...(resume ? { since: resume.since } : {}) },
+        'subscription',
+      );
     },
 
     unsubscribe(id: string): Frame {
@@ -149,7 +153,8 @@ export function jsonProtocol<Out extends object = JsonObject, In extends object 
     protocol.hello = (): Frame | undefined => {
       const payload = typeof helloOption === 'function' ? helloOption() : helloOption;
       if (payload === undefined) return undefined;
-      if (!isObject(payload)) throw new ProtocolError(`jsonProtocol: hello must be an object, got ${kindOf(payload)}`, 'NOT_AN_OBJECT');
+      if (!isObject(payload))
+        throw new ProtocolError(`jsonProtocol: hello must be an object, got ${kindOf(payload)}`, 'NOT_AN_OBJECT');
       return encodeObject({ type: 'hello', ...payload }, 'hello');
     };
   }
@@ -164,18 +169,23 @@ function decodeControl<In>(type: string, value: JsonObject): Decoded<In> {
       return id === undefined ? { kind: 'pong' } : { kind: 'pong', id };
     }
     case 'hello-ack':
-      if (typeof value.ok !== 'boolean') return { kind: 'invalid', code: 'MALFORMED', reason: 'hello-ack without a boolean "ok"' };
+      if (typeof value.ok !== 'boolean')
+        return { kind: 'invalid', code: 'MALFORMED', reason: 'hello-ack without a boolean "ok"' };
       return reason === undefined ? { kind: 'hello-ack', ok: value.ok } : { kind: 'hello-ack', ok: value.ok, reason };
     case 'ack': {
       const id = idOf(value.id);
       if (id === undefined) return { kind: 'invalid', code: 'MALFORMED', reason: 'ack without an "id"' };
-      if (typeof value.ok !== 'boolean') return { kind: 'invalid', code: 'MALFORMED', reason: 'ack without a boolean "ok"' };
+      if (typeof value.ok !== 'boolean')
+        return { kind: 'invalid', code: 'MALFORMED', reason: 'ack without a boolean "ok"' };
       return reason === undefined ? { kind: 'ack', id, ok: value.ok } : { kind: 'ack', id, ok: value.ok, reason };
     }
     case 'eose':
     case 'closed': {
-      if (typeof value.sub !== 'string') return { kind: 'invalid', code: 'MALFORMED', reason: `${type} without a string "sub"` };
-      return type === 'eose' ? { kind: 'eose', subscription: value.sub } : { kind: 'closed', subscription: value.sub, reason: reason ?? '' };
+      if (typeof value.sub !== 'string')
+        return { kind: 'invalid', code: 'MALFORMED', reason: `${type} without a string "sub"` };
+      return type === 'eose'
+        ? { kind: 'eose', subscription: value.sub }
+        : { kind: 'closed', subscription: value.sub, reason: reason ?? '' };
     }
     case 'notice':
       return { kind: 'notice', text: typeof value.text === 'string' ? value.text : JSON.stringify(value) };
@@ -194,7 +204,10 @@ function idOf(id: unknown): string | undefined {
 
 function encodeObject(message: unknown, what: string): string {
   if (!isObject(message)) {
-    throw new ProtocolError(`jsonProtocol can only encode JSON objects; the ${what} is ${kindOf(message)}`, 'NOT_AN_OBJECT');
+    throw new ProtocolError(
+      `jsonProtocol can only encode JSON objects; the ${what} is ${kindOf(message)}`,
+      'NOT_AN_OBJECT',
+    );
   }
   let text: string | undefined;
   try {
@@ -205,7 +218,10 @@ function encodeObject(message: unknown, what: string): string {
   }
   // A toJSON() may turn an object into something else (a Date becomes a string).
   if (typeof text !== 'string' || !text.startsWith('{')) {
-    throw new ProtocolError(`jsonProtocol can only encode JSON objects; the ${what} serialises to ${text === undefined ? 'nothing' : 'a non-object'}`, 'NOT_AN_OBJECT');
+    throw new ProtocolError(
+      `jsonProtocol can only encode JSON objects; the ${what} serialises to ${text === undefined ? 'nothing' : 'a non-object'}`,
+      'NOT_AN_OBJECT',
+    );
   }
   return text;
 }
@@ -221,12 +237,14 @@ function kindOf(value: unknown): string {
 }
 
 function validate(options: JsonProtocolOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('protocol', 'jsonProtocol options must be an object');
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError('protocol', 'jsonProtocol options must be an object');
   const { hello, acks, types, fatalCloseCodes, name } = options;
   if (hello !== undefined && typeof hello !== 'function' && !isObject(hello)) {
     throw new InvalidOptionError('protocol.hello', 'expected an object or a function returning one');
   }
-  if (acks !== undefined && typeof acks !== 'boolean') throw new InvalidOptionError('protocol.acks', 'expected a boolean');
+  if (acks !== undefined && typeof acks !== 'boolean')
+    throw new InvalidOptionError('protocol.acks', 'expected a boolean');
   if (types !== undefined && (!Array.isArray(types) || types.some((t) => typeof t !== 'string'))) {
     throw new InvalidOptionError('protocol.types', 'expected an array of strings');
   }
@@ -236,5 +254,6 @@ function validate(options: JsonProtocolOptions): void {
   ) {
     throw new InvalidOptionError('protocol.fatalCloseCodes', 'expected an array of close codes (integers 1000–4999)');
   }
-  if (name !== undefined && (typeof name !== 'string' || name === '')) throw new InvalidOptionError('protocol.name', 'expected a non-empty string');
+  if (name !== undefined && (typeof name !== 'string' || name === ''))
+    throw new InvalidOptionError('protocol.name', 'expected a non-empty string');
 }

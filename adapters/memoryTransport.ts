@@ -333,7 +333,16 @@ class Server {
   blackholed = false;
   delayMs = 0;
   private closed = false;
-  readonly counters: MemoryServerStats = { dials: 0, accepted: 0, refused: 0, pings: 0, pongs: 0, framesIn: 0, framesOut: 0, swallowed: 0 };
+  readonly counters: MemoryServerStats = {
+    dials: 0,
+    accepted: 0,
+    refused: 0,
+    pings: 0,
+    pongs: 0,
+    framesIn: 0,
+    framesOut: 0,
+    swallowed: 0,
+  };
 
   constructor(
     private readonly env: Env,
@@ -569,14 +578,19 @@ class Link implements MemoryConnection {
     const errorCode = options.errorCode ?? (options.status === undefined ? 'ECONNREFUSED' : undefined);
     if (errorCode !== undefined) info.errorCode = errorCode;
     info.message =
-      options.message ?? (options.status !== undefined ? `Unexpected server response: ${options.status}` : `connect ${errorCode} ${this.url}`);
+      options.message ??
+      (options.status !== undefined
+        ? `Unexpected server response: ${options.status}`
+        : `connect ${errorCode} ${this.url}`);
     this.deliver(() => this.finish(info));
   }
 
   /** Refused before reaching any server: no latency, no blackhole. */
   refuseLocally(options: { errorCode: string; message: string }): void {
     this.serverState = 'closed';
-    this.deliverNow(() => this.finish({ code: 1006, reason: '', wasClean: false, errorCode: options.errorCode, message: options.message }));
+    this.deliverNow(() =>
+      this.finish({ code: 1006, reason: '', wasClean: false, errorCode: options.errorCode, message: options.message }),
+    );
   }
 
   serverSend(frame: Frame): void {

@@ -185,7 +185,9 @@ const ARITY: Readonly<Record<string, number>> = { EVENT: 3, OK: 4, EOSE: 2, CLOS
  * await relay.send(finalizeEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [], content: 'hi' }, secretKey));
  * relay.writeFrame(protocol.subscribe!('feed', { kinds: [1], limit: 20 })); // ["REQ","feed",{"kinds":[1],"limit":20}]
  */
-export function nostrProtocol(options: NostrProtocolOptions = {}): Protocol<NostrEvent, NostrEvent, NostrFilter | NostrFilter[]> {
+export function nostrProtocol(
+  options: NostrProtocolOptions = {},
+): Protocol<NostrEvent, NostrEvent, NostrFilter | NostrFilter[]> {
   validate(options);
   const check = eventCheck(options.verify ?? true);
   const overlapS = options.resumeOverlap ?? DEFAULT_RESUME_OVERLAP_S;
@@ -217,21 +219,29 @@ export function nostrProtocol(options: NostrProtocolOptions = {}): Protocol<Nost
       const [verb] = value as unknown[];
       if (typeof verb !== 'string') return malformed('the first element is not a string verb');
       const arity = ARITY[verb];
-      if (arity === undefined) return { kind: 'invalid', code: 'UNKNOWN_TYPE', reason: `unknown message type "${verb}"` };
+      if (arity === undefined)
+        return { kind: 'invalid', code: 'UNKNOWN_TYPE', reason: `unknown message type "${verb}"` };
       if (value.length !== arity) return malformed(`${verb} has ${value.length} elements, expected ${arity}`);
       return decodeVerb(verb, value, check);
     },
 
     subscribe(id: string, request: NostrFilter | NostrFilter[], resume?: { since: number }): Frame {
-      if (typeof id !== 'string' || id === '') throw new ProtocolError('nostrProtocol: a subscription id must be a non-empty string', 'BAD_SUBSCRIPTION_ID');
+      if (typeof id !== 'string' || id === '')
+        throw new ProtocolError('nostrProtocol: a subscription id must be a non-empty string', 'BAD_SUBSCRIPTION_ID');
       const filters = Array.isArray(request) ? request : [request];
-      if (filters.length === 0) throw new ProtocolError(`nostrProtocol: subscription "${id}" has no filter`, 'NO_FILTER');
+      if (filters.length === 0)
+        throw new ProtocolError(`nostrProtocol: subscription "${id}" has no filter`, 'NO_FILTER');
       for (const filter of filters) {
-        if (!isObject(filter)) throw new ProtocolError(`nostrProtocol: subscription "${id}" has a filter that is ${kindOf(filter)}, not an object`, 'NOT_A_FILTER');
+        if (!isObject(filter))
+          throw new ProtocolError(
+            `nostrProtocol: subscription "${id}" has a filter that is ${kindOf(filter)}, not an object`,
+            'NOT_A_FILTER',
+          );
       }
       // A pool that has seen nothing datable passes nothing usable: subscribe afresh rather than fail the reconnect.
       const resumeS = resume && Number.isFinite(resume.since) ? Math.floor(resume.since / 1000 - overlapS) : undefined;
-      const sent = resumeS === undefined ? filters : filters.map((f) => ({ ...f, since: Math.max(f.since ?? 0, resumeS, 0) }));
+      const sent =
+        resumeS === undefined ? filters : filters.map((f) => ({ ...f, since: Math.max(f.since ?? 0, resumeS, 0) }));
       return JSON.stringify(['REQ', id, ...sent]);
     },
 
@@ -261,7 +271,11 @@ export function nostrProtocol(options: NostrProtocolOptions = {}): Protocol<Nost
         signed = await signer(template);
       } catch (error) {
         const why = (error as Error)?.message ?? String(error);
-        throw new ProtocolError(`nostrProtocol: the signer failed to sign the authentication event: ${why}`, 'SIGNER_FAILED', { cause: error });
+        throw new ProtocolError(
+          `nostrProtocol: the signer failed to sign the authentication event: ${why}`,
+          'SIGNER_FAILED',
+          { cause: error },
+        );
       }
       const event = eventOrThrow(signed, 'the signed authentication event');
       return { frame: JSON.stringify(['AUTH', event]), id: event.id };
@@ -279,7 +293,8 @@ function decodeVerb(verb: string, value: unknown[], check: EventCheck | undefine
       const event = asEvent(b);
       if (typeof event === 'string') return malformed(`EVENT for "${a}" carries a malformed event: ${event}`);
       const fault = check?.(event);
-      if (fault) return unverified(fault, `EVENT for "${a}" carries event ${event.id} ${FAULTS[fault]}; it was dropped`);
+      if (fault)
+        return unverified(fault, `EVENT for "${a}" carries event ${event.id} ${FAULTS[fault]}; it was dropped`);
       return { kind: 'message', message: event, id: event.id, subscription: a, timestamp: event.created_at * 1000 };
     }
     case 'OK':
@@ -288,7 +303,9 @@ function decodeVerb(verb: string, value: unknown[], check: EventCheck | undefine
       if (typeof c !== 'string') return malformed('OK without a string message');
       return { kind: 'ack', id: a, ok: b, reason: c };
     case 'EOSE':
-      return typeof a === 'string' ? { kind: 'eose', subscription: a } : malformed('EOSE without a string subscription id');
+      return typeof a === 'string'
+        ? { kind: 'eose', subscription: a }
+        : malformed('EOSE without a string subscription id');
     case 'CLOSED':
       if (typeof a !== 'string') return malformed('CLOSED without a string subscription id');
       if (typeof b !== 'string') return malformed('CLOSED without a string message');
@@ -328,7 +345,9 @@ function eventCheck(verify: boolean | ((event: NostrEvent) => boolean)): EventCh
 function builtInCheck(): EventCheck {
   const verified = new Map<string, string>();
   return (event) => {
-    const hash = sha256(UTF8.encode(JSON.stringify([0, event.pubkey, event.created_at, event.kind, event.tags, event.content])));
+    const hash = sha256(
+      UTF8.encode(JSON.stringify([0, event.pubkey, event.created_at, event.kind, event.tags, event.content])),
+    );
     if (bytesToHex(hash) !== event.id) return 'BAD_ID';
     if (verified.get(event.id) === event.sig) return undefined;
     let ok: boolean;
@@ -368,7 +387,8 @@ function asEvent(value: unknown): NostrEvent | string {
   if (typeof id !== 'string' || !HEX64.test(id)) return '"id" is not 64 lowercase hex characters';
   if (typeof pubkey !== 'string' || !HEX64.test(pubkey)) return '"pubkey" is not 64 lowercase hex characters';
   if (typeof sig !== 'string' || !HEX128.test(sig)) return '"sig" is not 128 lowercase hex characters';
-  if (!Number.isSafeInteger(created_at) || (created_at as number) < 0) return '"created_at" is not a non-negative integer';
+  if (!Number.isSafeInteger(created_at) || (created_at as number) < 0)
+    return '"created_at" is not a non-negative integer';
   if (!Number.isSafeInteger(kind) || (kind as number) < 0) return '"kind" is not a non-negative integer';
   if (typeof content !== 'string') return '"content" is not a string';
   if (!Array.isArray(tags) || !tags.every((t) => Array.isArray(t) && t.every((s) => typeof s === 'string'))) {
@@ -379,7 +399,11 @@ function asEvent(value: unknown): NostrEvent | string {
 
 function eventOrThrow(value: unknown, what: string): NostrEvent {
   const event = asEvent(value);
-  if (typeof event === 'string') throw new ProtocolError(`nostrProtocol can only send signed Nostr events; ${what} is not one: ${event}`, 'NOT_AN_EVENT');
+  if (typeof event === 'string')
+    throw new ProtocolError(
+      `nostrProtocol can only send signed Nostr events; ${what} is not one: ${event}`,
+      'NOT_AN_EVENT',
+    );
   return event;
 }
 
@@ -417,15 +441,28 @@ function kindOf(value: unknown): string {
 }
 
 function validate(options: NostrProtocolOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('protocol', 'nostrProtocol options must be an object');
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError('protocol', 'nostrProtocol options must be an object');
   const { signer, verify, resumeOverlap, now, name } = options;
-  if (signer !== undefined && typeof signer !== 'function') throw new InvalidOptionError('protocol.signer', 'expected a function (template) => signed event');
+  if (signer !== undefined && typeof signer !== 'function')
+    throw new InvalidOptionError('protocol.signer', 'expected a function (template) => signed event');
   if (verify !== undefined && typeof verify !== 'boolean' && typeof verify !== 'function') {
-    throw new InvalidOptionError('protocol.verify', 'expected true (the default: check ids and signatures), false (trust the relay) or a function (event) => boolean');
+    throw new InvalidOptionError(
+      'protocol.verify',
+      'expected true (the default: check ids and signatures), false (trust the relay) or a function (event) => boolean',
+    );
   }
-  if (resumeOverlap !== undefined && (typeof resumeOverlap !== 'number' || !Number.isFinite(resumeOverlap) || resumeOverlap < 0)) {
-    throw new InvalidOptionError('protocol.resumeOverlap', `expected a number of seconds >= 0, got ${String(resumeOverlap)}`);
+  if (
+    resumeOverlap !== undefined &&
+    (typeof resumeOverlap !== 'number' || !Number.isFinite(resumeOverlap) || resumeOverlap < 0)
+  ) {
+    throw new InvalidOptionError(
+      'protocol.resumeOverlap',
+      `expected a number of seconds >= 0, got ${String(resumeOverlap)}`,
+    );
   }
-  if (now !== undefined && typeof now !== 'function') throw new InvalidOptionError('protocol.now', 'expected a function returning ms since the epoch');
-  if (name !== undefined && (typeof name !== 'string' || name === '')) throw new InvalidOptionError('protocol.name', 'expected a non-empty string');
+  if (now !== undefined && typeof now !== 'function')
+    throw new InvalidOptionError('protocol.now', 'expected a function returning ms since the epoch');
+  if (name !== undefined && (typeof name !== 'string' || name === ''))
+    throw new InvalidOptionError('protocol.name', 'expected a non-empty string');
 }

@@ -4,7 +4,11 @@
  * `import { createRelayPool } from 'relay-actors'` is right on either platform without choosing an entry.
  */
 import { createRelay as createCoreRelay, type Relay } from '../machines/createRelay.ts';
-import { createRelayPool as createCorePool, type RelayPool, type RelayPoolOptions } from '../machines/createRelayPool.ts';
+import {
+  createRelayPool as createCorePool,
+  type RelayPool,
+  type RelayPoolOptions,
+} from '../machines/createRelayPool.ts';
 import type { NetworkSignal, RelayOptions } from '../machines/options.ts';
 import { jsonProtocol } from './jsonProtocol.ts';
 import type { Transport } from './types.ts';
@@ -16,21 +20,24 @@ export interface PlatformDefaults {
 }
 
 /** Options of the root entry's `createRelay`: the core's, with `transport` and `protocol` optional. */
-export type DefaultedRelayOptions<Out = Record<string, unknown>, In = Record<string, unknown>> = Omit<RelayOptions<Out, In>, 'transport' | 'protocol'> &
+export type DefaultedRelayOptions<Out = Record<string, unknown>, In = Record<string, unknown>> = Omit<
+  RelayOptions<Out, In>,
+  'transport' | 'protocol'
+> &
   Partial<Pick<RelayOptions<Out, In>, 'transport' | 'protocol'>>;
 
 /** Options of the root entry's `createRelayPool`: the core's, with `transport` and `protocol` optional. */
-export type DefaultedRelayPoolOptions<Out = Record<string, unknown>, In = Record<string, unknown>, Req = unknown> = Omit<
-  RelayPoolOptions<Out, In, Req>,
-  'transport' | 'protocol'
-> &
+export type DefaultedRelayPoolOptions<
+  Out = Record<string, unknown>,
+  In = Record<string, unknown>,
+  Req = unknown,
+> = Omit<RelayPoolOptions<Out, In, Req>, 'transport' | 'protocol'> &
   Partial<Pick<RelayPoolOptions<Out, In, Req>, 'transport' | 'protocol'>>;
 
 /** The caller's options with the platform's transport and network and `jsonProtocol()` where they were left out. */
-function withDefaults<T extends { transport?: Transport | undefined; protocol?: unknown; network?: NetworkSignal | undefined }>(
-  platform: PlatformDefaults,
-  options: T,
-) {
+function withDefaults<
+  T extends { transport?: Transport | undefined; protocol?: unknown; network?: NetworkSignal | undefined },
+>(platform: PlatformDefaults, options: T) {
   return {
     ...options,
     transport: options.transport ?? platform.transport(),
@@ -40,11 +47,18 @@ function withDefaults<T extends { transport?: Transport | undefined; protocol?: 
 }
 
 /** `createRelay` with the platform's defaults bound (see {@link PlatformDefaults}). */
-export function createRelayOn<Out, In>(platform: PlatformDefaults, url: string, options: DefaultedRelayOptions<Out, In>): Relay<Out, In> {
+export function createRelayOn<Out, In>(
+  platform: PlatformDefaults,
+  url: string,
+  options: DefaultedRelayOptions<Out, In>,
+): Relay<Out, In> {
   return createCoreRelay<Out, In>(url, withDefaults(platform, options) as RelayOptions<Out, In>);
 }
 
 /** `createRelayPool` with the platform's defaults bound (see {@link PlatformDefaults}). */
-export function createRelayPoolOn<Out, In, Req>(platform: PlatformDefaults, options: DefaultedRelayPoolOptions<Out, In, Req>): RelayPool<Out, In, Req> {
+export function createRelayPoolOn<Out, In, Req>(
+  platform: PlatformDefaults,
+  options: DefaultedRelayPoolOptions<Out, In, Req>,
+): RelayPool<Out, In, Req> {
   return createCorePool<Out, In, Req>(withDefaults(platform, options) as RelayPoolOptions<Out, In, Req>);
 }

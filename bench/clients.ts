@@ -38,11 +38,19 @@ export function openClient(kind: Kind, url: string, options: ClientOptions = {})
         send: (m) => ws.send(JSON.stringify(m)),
         onMessage: (l) => ws.on('message', (d) => l(JSON.parse(d.toString()) as Record<string, unknown>)),
         buffered: () => ws.bufferedAmount,
-        close: () => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : (ws.once('close', () => resolve()), ws.terminate()))),
+        close: () =>
+          new Promise<void>((resolve) =>
+            ws.readyState === WebSocket.CLOSED ? resolve() : (ws.once('close', () => resolve()), ws.terminate()),
+          ),
       };
     }
     case 'relay-actors': {
-      const heartbeat = options.heartbeat === undefined ? {} : options.heartbeat === false ? false : { interval: options.heartbeat, timeout: Math.max(100, options.heartbeat / 2) };
+      const heartbeat =
+        options.heartbeat === undefined
+          ? {}
+          : options.heartbeat === false
+            ? false
+            : { interval: options.heartbeat, timeout: Math.max(100, options.heartbeat / 2) };
       const relay = createRelay(url, { wake: false, heartbeat, closeTimeout: 0 }).start();
       return {
         opened: relay.waitFor('open', 30_000),
@@ -58,12 +66,19 @@ export function openClient(kind: Kind, url: string, options: ClientOptions = {})
         url: string,
         protocols: string[] | undefined,
         options: Record<string, unknown>,
-      ) => { send(d: string): void; close(): void; bufferedAmount: number; addEventListener(t: string, l: (e: { data?: unknown }) => void): void; readyState: number };
+      ) => {
+        send(d: string): void;
+        close(): void;
+        bufferedAmount: number;
+        addEventListener(t: string, l: (e: { data?: unknown }) => void): void;
+        readyState: number;
+      };
       const s = new Ctor(url, undefined, { WebSocket, maxRetries: 0 });
       return {
         opened: new Promise((resolve) => s.addEventListener('open', () => resolve())),
         send: (m) => s.send(JSON.stringify(m)),
-        onMessage: (l) => s.addEventListener('message', (e) => l(JSON.parse(String(e.data)) as Record<string, unknown>)),
+        onMessage: (l) =>
+          s.addEventListener('message', (e) => l(JSON.parse(String(e.data)) as Record<string, unknown>)),
         buffered: () => s.bufferedAmount,
         close: () =>
           new Promise<void>((resolve) => {

@@ -17,7 +17,15 @@ export function eventFrames(n: number): string[] {
   const secretKey = generateSecretKey();
   const frames: string[] = [];
   for (let i = 0; i < n; i++) {
-    const t = { kind: 1, created_at: 1_700_000_000 + i, tags: [['t', 'bench'], ['p', 'f'.repeat(64)]], content: `note ${i} `.padEnd(200, 'x') };
+    const t = {
+      kind: 1,
+      created_at: 1_700_000_000 + i,
+      tags: [
+        ['t', 'bench'],
+        ['p', 'f'.repeat(64)],
+      ],
+      content: `note ${i} `.padEnd(200, 'x'),
+    };
     const { id, pubkey, created_at, kind, tags, content, sig } = finalizeEvent(t, secretKey);
     const event: NostrEvent = { id, pubkey, created_at, kind, tags, content, sig };
     frames.push(JSON.stringify(['EVENT', 'bench', event]));
@@ -50,7 +58,10 @@ function rate(frames: string[], maxPasses: number, setup: () => ReturnType<typeo
  * Decoded EVENT frames per second, one figure per mode, each the median of `rounds` interleaved rounds over the
  * same `frames`.
  */
-export function verifyRates(frames: string[], rounds: number): Record<'verify off' | 'verify on' | 'on, seen before', number> {
+export function verifyRates(
+  frames: string[],
+  rounds: number,
+): Record<'verify off' | 'verify on' | 'on, seen before', number> {
   const runs = { 'verify off': [] as number[], 'verify on': [] as number[], 'on, seen before': [] as number[] };
   const off = nostrProtocol({ verify: false });
   for (let round = 0; round < rounds; round++) {
@@ -62,5 +73,9 @@ export function verifyRates(frames: string[], rounds: number): Record<'verify of
     runs['on, seen before'].push(rate(frames, MAX_PASSES, () => seen));
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  return { 'verify off': median(runs['verify off']), 'verify on': median(runs['verify on']), 'on, seen before': median(runs['on, seen before']) };
+  return {
+    'verify off': median(runs['verify off']),
+    'verify on': median(runs['verify on']),
+    'on, seen before': median(runs['on, seen before']),
+  };
 }

@@ -36,9 +36,16 @@ interface Server {
 }
 
 async function startServer(): Promise<Server> {
-  const child = fork(here('./server.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(here('./server.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   children.add(child);
-  const port = await bounded(new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port))), 20_000, 'server start');
+  const port = await bounded(
+    new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port))),
+    20_000,
+    'server start',
+  );
   return {
     url: `ws://127.0.0.1:${port}`,
     count: () =>
@@ -56,7 +63,10 @@ async function startServer(): Promise<Server> {
 function runWorker(args: string[], timeoutMs: number): Promise<Record<string, number>> {
   return bounded(
     new Promise((resolve, reject) => {
-      const child = fork(here('./worker.ts'), args, { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+      const child = fork(here('./worker.ts'), args, {
+        execArgv: ['--expose-gc', '--import', 'tsx'],
+        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      });
       children.add(child);
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -73,7 +83,8 @@ function runWorker(args: string[], timeoutMs: number): Promise<Record<string, nu
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** A 64-byte JSON text frame: {"t":"m","i":N,"p":"xx…"} padded to 64 bytes. */
 function message64(i: number, t = 'm'): Record<string, unknown> {
@@ -128,7 +139,8 @@ function openPool(urls: string[]): PoolClient {
     pool,
     opened: pool.waitFor('online', 30_000).then(async () => {
       // Ranking needs RTTs only for the primary choice; the data path does not wait for them.
-      for (let i = 0; i < 200 && pool.status().relays.some((r) => r.state !== 'open'); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && pool.status().relays.some((r) => r.state !== 'open'); i++)
+        await new Promise((r) => setTimeout(r, 10));
     }),
     send: (m) => void pool.send(m).catch(() => {}),
     onMessage: (l) => pool.messages$.subscribe(l),
@@ -155,7 +167,8 @@ async function failoverGaps(iterations: number): Promise<number[]> {
   let seq = 0;
   try {
     for (let k = 0; k < iterations; k++) {
-      for (let i = 0; i < 200 && pool.status().relays.some((r) => r.state !== 'open'); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && pool.status().relays.some((r) => r.state !== 'open'); i++)
+        await new Promise((r) => setTimeout(r, 10));
       const primaryUrl = pool.status().primary!;
       const victim = relays.find((r) => r.url === primaryUrl)!;
       let delivered: ((at: number) => void) | undefined;
@@ -163,7 +176,11 @@ async function failoverGaps(iterations: number): Promise<number[]> {
       // Only an echo of a message sent after the kill, through another relay, counts.
       const subs = relays
         .filter((r) => r !== victim)
-        .map((r) => pool.relay(r.url)!.messages$.subscribe((m) => (m as { n?: number }).n! >= firstSeq && delivered?.(performance.now())));
+        .map((r) =>
+          pool
+            .relay(r.url)!
+            .messages$.subscribe((m) => (m as { n?: number }).n! >= firstSeq && delivered?.(performance.now())),
+        );
       const gotEcho = new Promise<number>((resolve) => (delivered = resolve));
       const t0 = performance.now();
       const killing = victim.kill();
@@ -213,7 +230,10 @@ async function main(): Promise<void> {
     const rates: Record<string, number[]> = {};
     for (let round = 0; round < SIZES.rounds; round++) {
       for (const kind of kinds) {
-        const client = kind === 'pool' ? openPool([server.url + '/a', server.url + '/b', server.url + '/c']) : openClient(kind, server.url);
+        const client =
+          kind === 'pool'
+            ? openPool([server.url + '/a', server.url + '/b', server.url + '/c'])
+            : openClient(kind, server.url);
         await bounded(client.opened, 30_000, `${kind} open`);
         (rates[kind] ??= []).push(await throughput(server, client, SIZES.messages));
         await client.close();
@@ -225,7 +245,10 @@ async function main(): Promise<void> {
     const rttP50: Record<string, number[]> = {};
     for (let round = 0; round < SIZES.rounds; round++) {
       for (const kind of kinds) {
-        const client = kind === 'pool' ? openPool([server.url + '/a', server.url + '/b', server.url + '/c']) : openClient(kind, server.url);
+        const client =
+          kind === 'pool'
+            ? openPool([server.url + '/a', server.url + '/b', server.url + '/c'])
+            : openClient(kind, server.url);
         await bounded(client.opened, 30_000, `${kind} open`);
         await roundTrips(client, 200); // warm-up
         const samples = await roundTrips(client, Math.ceil(SIZES.roundTrips / SIZES.rounds));
@@ -242,24 +265,70 @@ async function main(): Promise<void> {
     const poolRate = pairedRatio(rates.pool!, rates.ws!);
     const oursP50 = pairedRatio(rttP50['relay-actors']!, rttP50.ws!);
     const poolP50 = pairedRatio(rttP50.pool!, rttP50.ws!);
-    rows.push({ metric: 'one-way 64 B messages/s', values: msgs, unit: 'msg/s', ratio: { of: 'relay-actors', ...ours, target: '≥ 0.97', pass: ours.value >= 0.97 } });
-    rows.push({ metric: '  pool of 3 relays', values: { pool: msgs.pool! }, unit: 'msg/s', ratio: { of: 'pool', ...poolRate, target: '≥ 0.95', pass: poolRate.value >= 0.95 } });
-    rows.push({ metric: 'RTT p50', values: p50, unit: 'µs', ratio: { of: 'relay-actors', ...oursP50, target: '≤ 1.1', pass: oursP50.value <= 1.1 } });
-    rows.push({ metric: 'RTT p99', values: p99, unit: 'µs', ratio: { of: 'relay-actors', value: p99['relay-actors']! / p99.ws!, target: '≤ 1.1', pass: p99['relay-actors']! / p99.ws! <= 1.1 } });
-    rows.push({ metric: '  pool RTT p50 / p99', values: { pool: p50.pool!, 'pool p99': p99.pool! }, unit: 'µs', ratio: { of: 'pool', ...poolP50, target: '≤ 1.1 (p50)', pass: poolP50.value <= 1.1 } });
+    rows.push({
+      metric: 'one-way 64 B messages/s',
+      values: msgs,
+      unit: 'msg/s',
+      ratio: { of: 'relay-actors', ...ours, target: '≥ 0.97', pass: ours.value >= 0.97 },
+    });
+    rows.push({
+      metric: '  pool of 3 relays',
+      values: { pool: msgs.pool! },
+      unit: 'msg/s',
+      ratio: { of: 'pool', ...poolRate, target: '≥ 0.95', pass: poolRate.value >= 0.95 },
+    });
+    rows.push({
+      metric: 'RTT p50',
+      values: p50,
+      unit: 'µs',
+      ratio: { of: 'relay-actors', ...oursP50, target: '≤ 1.1', pass: oursP50.value <= 1.1 },
+    });
+    rows.push({
+      metric: 'RTT p99',
+      values: p99,
+      unit: 'µs',
+      ratio: {
+        of: 'relay-actors',
+        value: p99['relay-actors']! / p99.ws!,
+        target: '≤ 1.1',
+        pass: p99['relay-actors']! / p99.ws! <= 1.1,
+      },
+    });
+    rows.push({
+      metric: '  pool RTT p50 / p99',
+      values: { pool: p50.pool!, 'pool p99': p99.pool! },
+      unit: 'µs',
+      ratio: { of: 'pool', ...poolP50, target: '≤ 1.1 (p50)', pass: poolP50.value <= 1.1 },
+    });
 
     // Heap per idle connection at 1,000: a fresh process per kind.
     const heap: Record<string, number> = {};
-    for (const kind of KINDS) heap[kind] = (await runWorker(['heap', kind, server.url, String(SIZES.idle)], 180_000)).bytesPerConnection! / 1024;
-    heap.pool = (await runWorker(['poolheap', 'pool', server.url, String(SIZES.idle)], 180_000)).bytesPerConnection! / 1024;
-    rows.push({ metric: `heap per idle connection (${SIZES.idle})`, values: heap, unit: 'KiB', ratio: { of: 'relay-actors', value: heap['relay-actors']! / heap.ws!, target: '≤ 6 KiB', pass: heap['relay-actors']! <= 6 } });
+    for (const kind of KINDS)
+      heap[kind] =
+        (await runWorker(['heap', kind, server.url, String(SIZES.idle)], 180_000)).bytesPerConnection! / 1024;
+    heap.pool =
+      (await runWorker(['poolheap', 'pool', server.url, String(SIZES.idle)], 180_000)).bytesPerConnection! / 1024;
+    rows.push({
+      metric: `heap per idle connection (${SIZES.idle})`,
+      values: heap,
+      unit: 'KiB',
+      ratio: {
+        of: 'relay-actors',
+        value: heap['relay-actors']! / heap.ws!,
+        target: '≤ 6 KiB',
+        pass: heap['relay-actors']! <= 6,
+      },
+    });
 
     // Idle CPU at 1,000 with a 1 s heartbeat vs hand-rolled setInterval pings.
     // Three interleaved runs of each, median of the CPU share.
     const cpuPct = (r: Record<string, number>) => (100 * r.cpuMs!) / r.wallMs!;
     const cpuRuns: Record<string, number[]> = { 'ws+setInterval': [], 'relay-actors': [] };
     for (let i = 0; i < 3; i++) {
-      for (const kind of Object.keys(cpuRuns)) cpuRuns[kind]!.push(cpuPct(await runWorker(['cpu', kind, server.url, String(SIZES.idle), String(SIZES.cpuSeconds)], 180_000)));
+      for (const kind of Object.keys(cpuRuns))
+        cpuRuns[kind]!.push(
+          cpuPct(await runWorker(['cpu', kind, server.url, String(SIZES.idle), String(SIZES.cpuSeconds)], 180_000)),
+        );
     }
     const cpuBase = median(cpuRuns['ws+setInterval']!);
     const cpuOurs = median(cpuRuns['relay-actors']!);
@@ -275,20 +344,33 @@ async function main(): Promise<void> {
   }
 
   const gaps = await failoverGaps(SIZES.failovers);
-  rows.push({ metric: `failover gap (${gaps.length} kills)`, values: { p50: pct(gaps, 50), p99: pct(gaps, 99) }, unit: 'ms' });
+  rows.push({
+    metric: `failover gap (${gaps.length} kills)`,
+    values: { p50: pct(gaps, 50), p99: pct(gaps, 99) },
+    unit: 'ms',
+  });
 
   // Nostr: inbound EVENT frames decoded per second with and without signature verification (CPU, in-process).
   const verify = verifyRates(eventFrames(SIZES.nostrEvents), 3);
-  rows.push({ metric: `Nostr EVENT decode, ${SIZES.nostrEvents} signed events (median of 3)`, values: verify, unit: 'events/s' });
+  rows.push({
+    metric: `Nostr EVENT decode, ${SIZES.nostrEvents} signed events (median of 3)`,
+    values: verify,
+    unit: 'events/s',
+  });
 
   print(rows, Date.now() - started);
 }
 
 function print(rows: Row[], elapsedMs: number): void {
-  const fmt = (x: number | undefined) => (x === undefined ? '' : x >= 1000 ? Math.round(x).toLocaleString('en-US') : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+  const fmt = (x: number | undefined) =>
+    x === undefined ? '' : x >= 1000 ? Math.round(x).toLocaleString('en-US') : x >= 10 ? x.toFixed(1) : x.toFixed(2);
   const lines: string[] = [];
-  lines.push(`relay-actors benchmark (${quick ? 'quick' : 'full'}) — node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
-  lines.push(`command: npm run bench${quick ? ' -- --quick' : ''}; loopback, server in a child process; ${Math.round(elapsedMs / 1000)} s`);
+  lines.push(
+    `relay-actors benchmark (${quick ? 'quick' : 'full'}) — node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
+  );
+  lines.push(
+    `command: npm run bench${quick ? ' -- --quick' : ''}; loopback, server in a child process; ${Math.round(elapsedMs / 1000)} s`,
+  );
   lines.push('');
   lines.push('| metric | unit | figures | ratio to raw ws | target | |');
   lines.push('|---|---|---|---|---|---|');
@@ -298,7 +380,9 @@ function print(rows: Row[], elapsedMs: number): void {
       .join(' · ');
     const range = r.ratio?.range ? ` (rounds ${r.ratio.range[0].toFixed(2)}–${r.ratio.range[1].toFixed(2)})` : '';
     const ratio = r.ratio ? `${r.ratio.of} ${r.ratio.value.toFixed(2)}×${range}` : '';
-    lines.push(`| ${r.metric} | ${r.unit} | ${figures} | ${ratio} | ${r.ratio?.target ?? ''} | ${r.ratio ? (r.ratio.pass ? 'PASS' : 'MISS') : ''} |`);
+    lines.push(
+      `| ${r.metric} | ${r.unit} | ${figures} | ${ratio} | ${r.ratio?.target ?? ''} | ${r.ratio ? (r.ratio.pass ? 'PASS' : 'MISS') : ''} |`,
+    );
   }
   process.stdout.write(lines.join('\n') + '\n');
 }

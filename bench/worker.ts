@@ -8,7 +8,13 @@
 import { WebSocket } from 'ws';
 import { openClient, type BenchClient, type Kind } from './clients.ts';
 
-const [mode, kind, url, nText, secondsText] = process.argv.slice(2) as [string, Kind | 'ws+setInterval' | 'pool', string, string, string | undefined];
+const [mode, kind, url, nText, secondsText] = process.argv.slice(2) as [
+  string,
+  Kind | 'ws+setInterval' | 'pool',
+  string,
+  string,
+  string | undefined,
+];
 const n = Number(nText);
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -66,7 +72,8 @@ if (mode === 'poolheap') {
   const before = collect();
   const pool = createRelayPool({ relays: urls, wake: false, closeTimeout: 0 }).start();
   const deadline = Date.now() + 60_000;
-  while (pool.status().relays.some((r) => r.state !== 'open') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (pool.status().relays.some((r) => r.state !== 'open') && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
   const after = collect();
   process.stdout.write(JSON.stringify({ bytesPerConnection: (after - before) / n }) + '\n');
   await pool.stop();

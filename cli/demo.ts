@@ -71,7 +71,8 @@ function parse(argv: string[]) {
   const num = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
     if (raw === undefined) return undefined;
     const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
+    if (!Number.isFinite(n) || n < min || n > max)
+      fail(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
     return n;
   };
   const port = (raw: string | undefined): number => {
@@ -192,7 +193,9 @@ export async function runDemo(argv: string[]): Promise<Summary> {
       const code = (e as { code?: string }).code;
       fail(`cannot serve the inspector on port ${opts.port}: ${code ? `${code} ` : ''}${(e as Error).message}`);
     }
-    human.write(`inspector: ${inspector.url}\n  (open it in a browser on this machine; it shows the publisher pool and its three relays live)\n`);
+    human.write(
+      `inspector: ${inspector.url}\n  (open it in a browser on this machine; it shows the publisher pool and its three relays live)\n`,
+    );
   }
   pub.start();
   sub.start();
@@ -235,9 +238,11 @@ export async function runDemo(argv: string[]): Promise<Summary> {
     }
     if (!tty) log(`--- ${step.say}`);
     else lastSay = step.say;
-    scriptRunning = scriptRunning.then(() => step.run(relays, pub, sub)).catch((e: Error) => {
-      log(`script step failed: ${e.message}`);
-    });
+    scriptRunning = scriptRunning
+      .then(() => step.run(relays, pub, sub))
+      .catch((e: Error) => {
+        log(`script step failed: ${e.message}`);
+      });
   }, 50);
 
   // The live view.
@@ -290,7 +295,8 @@ export async function runDemo(argv: string[]): Promise<Summary> {
   pub.retry();
   sub.retry();
   const deadline = Date.now() + 10_000;
-  while (inflight.size > 0 && Date.now() < deadline) await Promise.race([...inflight, new Promise((r) => setTimeout(r, 100))]);
+  while (inflight.size > 0 && Date.now() < deadline)
+    await Promise.race([...inflight, new Promise((r) => setTimeout(r, 100))]);
   const missing = () => [...acked].filter((n) => !seen.has(n)).length;
   while (missing() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   if (viewTimer) {

@@ -64,7 +64,8 @@ export async function runWatch(argv: string[]): Promise<number> {
       usage(`bad relay URL: ${(e as Error).message}`);
     }
   }
-  if (values.protocol !== 'json' && values.protocol !== 'nostr') usage(`--protocol must be json or nostr, got "${values.protocol}"`);
+  if (values.protocol !== 'json' && values.protocol !== 'nostr')
+    usage(`--protocol must be json or nostr, got "${values.protocol}"`);
   const seconds = (name: string, raw: string | undefined, min: number): number | undefined => {
     if (raw === undefined) return undefined;
     const n = Number(raw);
@@ -76,7 +77,8 @@ export async function runWatch(argv: string[]): Promise<number> {
   let port = 0;
   if (values.port !== undefined) {
     port = Number(values.port);
-    if (!/^\d+$/.test(values.port) || port > 65535) usage(`--port must be an integer from 0 to 65535, got "${values.port}"`);
+    if (!/^\d+$/.test(values.port) || port > 65535)
+      usage(`--port must be an integer from 0 to 65535, got "${values.port}"`);
   }
   const json = values.json;
 
@@ -93,7 +95,14 @@ export async function runWatch(argv: string[]): Promise<number> {
   pool.events$.subscribe((e: PoolEvent) => {
     if (quiet) return;
     if (json) {
-      if (e.type === 'state' || e.type === 'disconnected' || e.type === 'failed' || e.type === 'failover' || e.type === 'heartbeat-off') out(JSON.stringify({ kind: 'event', ...e }));
+      if (
+        e.type === 'state' ||
+        e.type === 'disconnected' ||
+        e.type === 'failed' ||
+        e.type === 'failover' ||
+        e.type === 'heartbeat-off'
+      )
+        out(JSON.stringify({ kind: 'event', ...e }));
       return;
     }
     if (e.type === 'state') out(`${stamp()}  ${e.url}  ${e.previous} → ${e.state}`);
@@ -110,7 +119,9 @@ export async function runWatch(argv: string[]): Promise<number> {
         : info.status
           ? `upgrade refused with HTTP ${info.status}`
           : `connection closed: ${info.code}${info.reason ? ` "${info.reason}"` : ''}`;
-      out(`${stamp()}  ${e.url}  ${what}; ${e.verdict.action === 'retry' ? 'retrying' : e.verdict.action}: ${e.verdict.reason}`);
+      out(
+        `${stamp()}  ${e.url}  ${what}; ${e.verdict.action === 'retry' ? 'retrying' : e.verdict.action}: ${e.verdict.reason}`,
+      );
     }
   });
   pool.events$.subscribe((e: PoolEvent) => {
@@ -130,7 +141,9 @@ export async function runWatch(argv: string[]): Promise<number> {
             rttMs: r.rttEwmaMs,
             attempts: r.attempts,
             heartbeat: r.heartbeat,
-            lastClose: r.lastClose ? { code: r.lastClose.code, reason: r.lastClose.reason, verdict: r.lastClose.verdict.action } : null,
+            lastClose: r.lastClose
+              ? { code: r.lastClose.code, reason: r.lastClose.reason, verdict: r.lastClose.verdict.action }
+              : null,
             primary: r.primary,
           }),
         );
@@ -152,7 +165,9 @@ export async function runWatch(argv: string[]): Promise<number> {
       quiet = true;
       await pool.stop();
       const code = (e as { code?: string }).code;
-      process.stderr.write(`relay-actors watch: cannot serve the inspector on port ${port}: ${code ?? ''}${code ? ' ' : ''}${(e as Error).message}\n`);
+      process.stderr.write(
+        `relay-actors watch: cannot serve the inspector on port ${port}: ${code ?? ''}${code ? ' ' : ''}${(e as Error).message}\n`,
+      );
       process.exitCode = 2;
       return 2;
     }

@@ -61,7 +61,16 @@ export interface HealthView {
 
 /** Messages from the server to the page. */
 export type FeedMessage =
-  | { type: 'init'; title: string; machines: Record<string, MachineGraph>; actors: ActorView[]; log: LogEntry[]; health: HealthView[]; primary: string | null; pool: string | null }
+  | {
+      type: 'init';
+      title: string;
+      machines: Record<string, MachineGraph>;
+      actors: ActorView[];
+      log: LogEntry[];
+      health: HealthView[];
+      primary: string | null;
+      pool: string | null;
+    }
   | { type: 'batch'; items: FeedItem[] };
 
 /** One live update. */
@@ -86,7 +95,17 @@ interface ActorRecord {
   ref: AnyActorRef;
 }
 
-const RELAY_CONTEXT_KEYS = ['url', 'attempt', 'retryDelayMs', 'nextRetryAt', 'lastClose', 'failure', 'heartbeat', 'heartbeatNote', 'connectedAt'] as const;
+const RELAY_CONTEXT_KEYS = [
+  'url',
+  'attempt',
+  'retryDelayMs',
+  'nextRetryAt',
+  'lastClose',
+  'failure',
+  'heartbeat',
+  'heartbeatNote',
+  'connectedAt',
+] as const;
 
 /**
  * The serialisable part of a context: for `relay` machines their known fields (URL redacted, no runtime); for
@@ -162,11 +181,16 @@ export function valuePath(value: unknown): string {
  *   'reconnecting',
  * ); // 'close 1006 · retry: abnormal close · retry in 1000 ms (attempt 1)'
  */
-export function transitionReason(event: Record<string, unknown>, context: Record<string, unknown>, to: string): string | null {
+export function transitionReason(
+  event: Record<string, unknown>,
+  context: Record<string, unknown>,
+  to: string,
+): string | null {
   const parts: string[] = [];
   switch (event.type) {
     case 'CONNECTION_LOST': {
-      const info = event.info as { code: number; reason?: string; status?: number; errorCode?: string; local?: string } | undefined;
+      const info = event.info as
+        { code: number; reason?: string; status?: number; errorCode?: string; local?: string } | undefined;
       const verdict = event.verdict as { action: string; reason: string } | undefined;
       if (info) {
         parts.push(`close ${info.code}`);
@@ -194,7 +218,8 @@ export function transitionReason(event: Record<string, unknown>, context: Record
       if (typeof event.sleptMs === 'number') parts.push(`slept ${Math.round(event.sleptMs)} ms`);
       break;
   }
-  if (to.startsWith('reconnecting') && typeof context.retryDelayMs === 'number') parts.push(`retry in ${Math.round(context.retryDelayMs)} ms (attempt ${String(context.attempt)})`);
+  if (to.startsWith('reconnecting') && typeof context.retryDelayMs === 'number')
+    parts.push(`retry in ${Math.round(context.retryDelayMs)} ms (attempt ${String(context.attempt)})`);
   if (to.startsWith('failed') && typeof context.failure === 'string') parts.push(context.failure);
   return parts.length ? parts.join(' · ') : null;
 }
@@ -315,7 +340,10 @@ export class InspectorFeed {
       machines: Object.fromEntries(this.machines),
       actors: [...this.byId.values()].map((r) => r.view),
       log: [...this.log],
-      health: [...this.health.values()].map((h) => ({ ...h, series: { score: [...h.series.score], rtt: [...h.series.rtt], attempts: [...h.series.attempts] } })),
+      health: [...this.health.values()].map((h) => ({
+        ...h,
+        series: { score: [...h.series.score], rtt: [...h.series.rtt], attempts: [...h.series.attempts] },
+      })),
       primary: this.primary,
       pool: this.poolId,
     };
@@ -375,7 +403,10 @@ export class InspectorFeed {
       this.inspect(event);
     } catch (error) {
       this.errors++;
-      if (this.errors === 1) queueMicrotask(() => console.warn(`relay-actors inspector: an inspection event could not be read (${String(error)})`));
+      if (this.errors === 1)
+        queueMicrotask(() =>
+          console.warn(`relay-actors inspector: an inspection event could not be read (${String(error)})`),
+        );
     }
   }
 
@@ -441,7 +472,17 @@ export class InspectorFeed {
     const attempts = typeof attemptsRaw === 'number' ? attemptsRaw : 0;
     let view = this.health.get(actor);
     if (!view) {
-      view = { actor, url: h.url, state: h.state, score: null, parts: null, primary: false, rttMs: null, attempts: 0, series: { score: [], rtt: [], attempts: [] } };
+      view = {
+        actor,
+        url: h.url,
+        state: h.state,
+        score: null,
+        parts: null,
+        primary: false,
+        rttMs: null,
+        attempts: 0,
+        series: { score: [], rtt: [], attempts: [] },
+      };
       this.health.set(actor, view);
     }
     view.state = h.state;
@@ -485,7 +526,13 @@ export class InspectorFeed {
         );
         break;
       case 'outbox-overflow':
-        this.addLog(this.poolId ?? 'pool', 'outbox-overflow', '', '', `limit ${e.limit}: ${e.size} messages, ${e.bytes} bytes`);
+        this.addLog(
+          this.poolId ?? 'pool',
+          'outbox-overflow',
+          '',
+          '',
+          `limit ${e.limit}: ${e.size} messages, ${e.bytes} bytes`,
+        );
         break;
       case 'session-expired':
         this.addLog(this.poolId ?? 'pool', 'session-expired', '', '', `${e.rejected} pending rejected`);

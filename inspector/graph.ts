@@ -62,15 +62,22 @@ function guardName(guard: unknown): string | null {
   if (!guard) return null;
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'function') return guard.name || 'guard';
-  if (typeof guard === 'object' && 'type' in guard && typeof (guard as { type: unknown }).type === 'string') return (guard as { type: string }).type;
+  if (typeof guard === 'object' && 'type' in guard && typeof (guard as { type: unknown }).type === 'string')
+    return (guard as { type: string }).type;
   return 'guard';
 }
 
 function classify(eventType: string, node: NodeLike): { kind: TransitionKind; label: string } {
   const delayed = node.after.find((a) => a.eventType === eventType);
-  if (delayed) return { kind: 'after', label: `after ${typeof delayed.delay === 'number' ? `${delayed.delay} ms` : String(delayed.delay)}` };
-  if (eventType.startsWith('xstate.done.actor.')) return { kind: 'done', label: `done: ${eventType.slice('xstate.done.actor.'.length)}` };
-  if (eventType.startsWith('xstate.error.actor.')) return { kind: 'error', label: `error: ${eventType.slice('xstate.error.actor.'.length)}` };
+  if (delayed)
+    return {
+      kind: 'after',
+      label: `after ${typeof delayed.delay === 'number' ? `${delayed.delay} ms` : String(delayed.delay)}`,
+    };
+  if (eventType.startsWith('xstate.done.actor.'))
+    return { kind: 'done', label: `done: ${eventType.slice('xstate.done.actor.'.length)}` };
+  if (eventType.startsWith('xstate.error.actor.'))
+    return { kind: 'error', label: `error: ${eventType.slice('xstate.error.actor.'.length)}` };
   if (eventType.startsWith('xstate.done.state.')) return { kind: 'done', label: 'done' };
   return { kind: 'event', label: eventType };
 }

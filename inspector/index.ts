@@ -8,4 +8,12 @@
 export { serveInspector, type InspectorOptions, type InspectorServer } from './serveInspector.ts';
 export { InspectorFeed, sanitizeContext, redactString, transitionReason, valuePath, SERIES_LENGTH } from './feed.ts';
 export type { ActorView, FeedItem, FeedMessage, HealthView, InspectTarget, LogEntry } from './feed.ts';
-export { machineGraph, stateIds, activeStateIds, type MachineGraph, type StateNodeJSON, type TransitionJSON, type TransitionKind } from './graph.ts';
+export {
+  machineGraph,
+  stateIds,
+  activeStateIds,
+  type MachineGraph,
+  type StateNodeJSON,
+  type TransitionJSON,
+  type TransitionKind,
+} from './graph.ts';

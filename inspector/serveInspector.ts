@@ -72,11 +72,14 @@ function sameToken(given: string | null, token: string): boolean {
 
 function validate(options: InspectorOptions): void {
   const { port, token, logSize, batchMs } = options;
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new InvalidOptionError('port', `must be an integer from 0 to 65535, got ${String(port)}`);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+    throw new InvalidOptionError('port', `must be an integer from 0 to 65535, got ${String(port)}`);
   if (token !== undefined && (typeof token !== 'string' || token.length < 16 || !/^[A-Za-z0-9_-]+$/.test(token)))
     throw new InvalidOptionError('token', 'must be at least 16 characters of [A-Za-z0-9_-]');
-  if (logSize !== undefined && (!Number.isInteger(logSize) || logSize < 1)) throw new InvalidOptionError('logSize', `must be a positive integer, got ${String(logSize)}`);
-  if (batchMs !== undefined && (!Number.isFinite(batchMs) || batchMs < 0)) throw new InvalidOptionError('batchMs', `must be a number ≥ 0, got ${String(batchMs)}`);
+  if (logSize !== undefined && (!Number.isInteger(logSize) || logSize < 1))
+    throw new InvalidOptionError('logSize', `must be a positive integer, got ${String(logSize)}`);
+  if (batchMs !== undefined && (!Number.isFinite(batchMs) || batchMs < 0))
+    throw new InvalidOptionError('batchMs', `must be a number ≥ 0, got ${String(batchMs)}`);
 }
 
 /**
@@ -122,7 +125,9 @@ export async function serveInspector(target: InspectTarget, options: InspectorOp
       return;
     }
     if (!sameToken(url.searchParams.get('token'), token)) {
-      res.writeHead(401, { ...common, 'Content-Type': 'text/plain' }).end('relay-actors inspector: open the URL with its token (it was printed when the inspector started)\n');
+      res
+        .writeHead(401, { ...common, 'Content-Type': 'text/plain' })
+        .end('relay-actors inspector: open the URL with its token (it was printed when the inspector started)\n');
       return;
     }
     if (url.pathname === '/' || url.pathname === '/index.html') {
@@ -138,7 +143,9 @@ export async function serveInspector(target: InspectTarget, options: InspectorOp
       return;
     }
     if (url.pathname === '/snapshot.json') {
-      res.writeHead(200, { ...common, 'Content-Type': 'application/json' }).end(req.method === 'HEAD' ? undefined : JSON.stringify(feed.init()));
+      res
+        .writeHead(200, { ...common, 'Content-Type': 'application/json' })
+        .end(req.method === 'HEAD' ? undefined : JSON.stringify(feed.init()));
       return;
     }
     res.writeHead(404, { ...common, 'Content-Type': 'text/plain' }).end('not found\n');

@@ -104,10 +104,20 @@ function machineId(ref: AnyActorRef): string {
 
 /** A snapshot safe to serialise: value, status, sanitised context, children as ids. */
 function sanitizeSnapshot(ref: AnyActorRef, snapshot: unknown): Record<string, unknown> {
-  const s = (snapshot ?? {}) as { value?: unknown; status?: string; context?: unknown; children?: Record<string, AnyActorRef | undefined> };
+  const s = (snapshot ?? {}) as {
+    value?: unknown;
+    status?: string;
+    context?: unknown;
+    children?: Record<string, AnyActorRef | undefined>;
+  };
   const children: Record<string, { id: string }> = {};
   for (const [k, child] of Object.entries(s.children ?? {})) if (child) children[k] = { id: child.id };
-  return { status: s.status ?? 'active', value: s.value, context: sanitizeContext(machineId(ref), s.context), children };
+  return {
+    status: s.status ?? 'active',
+    value: s.value,
+    context: sanitizeContext(machineId(ref), s.context),
+    children,
+  };
 }
 
 /** The WebSocket adapter: bounded retries on unref'd timers, bounded backlog, a `stop()` that really stops. */
@@ -119,7 +129,11 @@ class BoundedWebSocketAdapter {
   private backlog: string[] = [];
   private ctor: WebSocketLikeConstructor | undefined;
 
-  constructor(private readonly options: Required<Omit<StatelyInspectorOptions, 'kind' | 'WebSocket'>> & { WebSocket?: WebSocketLikeConstructor }) {}
+  constructor(
+    private readonly options: Required<Omit<StatelyInspectorOptions, 'kind' | 'WebSocket'>> & {
+      WebSocket?: WebSocketLikeConstructor;
+    },
+  ) {}
 
   get open(): boolean {
     return this.ws?.readyState === 1;
@@ -140,7 +154,8 @@ class BoundedWebSocketAdapter {
   private async resolveCtor(): Promise<WebSocketLikeConstructor> {
     if (this.ctor) return this.ctor;
     const platform = (globalThis as { WebSocket?: WebSocketLikeConstructor }).WebSocket;
-    this.ctor = this.options.WebSocket ?? platform ?? ((await import('ws')).WebSocket as unknown as WebSocketLikeConstructor);
+    this.ctor =
+      this.options.WebSocket ?? platform ?? ((await import('ws')).WebSocket as unknown as WebSocketLikeConstructor);
     return this.ctor;
   }
 
@@ -217,20 +232,30 @@ function isPoolOrRelay(target: InspectTarget): target is Extract<InspectTarget, 
  */
 export function statelyInspector(options: StatelyInspectorOptions = {}): StatelyBridge {
   const kind = options.kind ?? 'websocket';
-  if (kind !== 'websocket' && kind !== 'browser') throw new InvalidOptionError('kind', `must be "websocket" or "browser", got ${String(kind)}`);
+  if (kind !== 'websocket' && kind !== 'browser')
+    throw new InvalidOptionError('kind', `must be "websocket" or "browser", got ${String(kind)}`);
   const url = options.url ?? 'ws://localhost:8080';
-  if (kind === 'websocket' && (!/^wss?:\/\//.test(url) || !URL.canParse(url))) throw new InvalidOptionError('url', `must be a ws:// or wss:// URL, got ${redactUrl(String(url))}`);
+  if (kind === 'websocket' && (!/^wss?:\/\//.test(url) || !URL.canParse(url)))
+    throw new InvalidOptionError('url', `must be a ws:// or wss:// URL, got ${redactUrl(String(url))}`);
   const maxRetries = options.maxRetries ?? 10;
   if (!(maxRetries >= 0)) throw new InvalidOptionError('maxRetries', `must be ≥ 0, got ${String(maxRetries)}`);
   const retryDelayMs = options.retryDelayMs ?? 2000;
-  if (!Number.isFinite(retryDelayMs) || retryDelayMs < 0) throw new InvalidOptionError('retryDelayMs', `must be a number ≥ 0, got ${String(retryDelayMs)}`);
+  if (!Number.isFinite(retryDelayMs) || retryDelayMs < 0)
+    throw new InvalidOptionError('retryDelayMs', `must be a number ≥ 0, got ${String(retryDelayMs)}`);
   const maxDeferredEvents = options.maxDeferredEvents ?? 500;
-  if (!Number.isInteger(maxDeferredEvents) || maxDeferredEvents < 0) throw new InvalidOptionError('maxDeferredEvents', `must be an integer ≥ 0, got ${String(maxDeferredEvents)}`);
+  if (!Number.isInteger(maxDeferredEvents) || maxDeferredEvents < 0)
+    throw new InvalidOptionError('maxDeferredEvents', `must be an integer ≥ 0, got ${String(maxDeferredEvents)}`);
 
   let adapter: BoundedWebSocketAdapter | undefined;
   let inspector: ReturnType<typeof createInspector>;
   if (kind === 'websocket') {
-    adapter = new BoundedWebSocketAdapter({ url, maxRetries, retryDelayMs, maxDeferredEvents, WebSocket: options.WebSocket });
+    adapter = new BoundedWebSocketAdapter({
+      url,
+      maxRetries,
+      retryDelayMs,
+      maxDeferredEvents,
+      WebSocket: options.WebSocket,
+    });
     inspector = createInspector(adapter as never, {});
     adapter.start();
   } else {
@@ -263,10 +288,20 @@ export function statelyInspector(options: StatelyInspectorOptions = {}): Stately
         if (machineId(ref)) inspector.actor(ref as never, sanitizeSnapshot(ref, safeSnapshot(ref)) as never);
         break;
       case '@xstate.snapshot':
-        if (machineId(ref)) inspector.snapshot(ref as never, sanitizeSnapshot(ref, event.snapshot) as never, { event: sanitizeEvent(event.event) } as never);
+        if (machineId(ref))
+          inspector.snapshot(
+            ref as never,
+            sanitizeSnapshot(ref, event.snapshot) as never,
+            { event: sanitizeEvent(event.event) } as never,
+          );
         break;
       case '@xstate.event':
-        if (machineId(ref)) inspector.event(ref as never, sanitizeEvent(event.event) as never, { source: (event.sourceRef as AnyActorRef | undefined)?.sessionId } as never);
+        if (machineId(ref))
+          inspector.event(
+            ref as never,
+            sanitizeEvent(event.event) as never,
+            { source: (event.sourceRef as AnyActorRef | undefined)?.sessionId } as never,
+          );
         break;
     }
   };

@@ -48,7 +48,8 @@ export function classifyClose(info: DisconnectInfo, context: ClassifyContext = {
     return { action: 'fatal', reason: `upgrade ${status}` };
   }
 
-  if (info.local === 'handshake-rejected') return { action: 'fatal', reason: `hello rejected${info.reason ? `: ${info.reason}` : ''}` };
+  if (info.local === 'handshake-rejected')
+    return { action: 'fatal', reason: `hello rejected${info.reason ? `: ${info.reason}` : ''}` };
   if (info.local) return { action: 'retry', reason: info.local };
 
   const code = info.code;

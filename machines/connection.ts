@@ -82,7 +82,13 @@ class Connection {
       );
     } catch (error) {
       // A transport that throws at dial time (bad URL for the platform, say) is a failed attempt like any other.
-      const info: DisconnectInfo = { code: 1006, reason: '', wasClean: false, errorCode: 'DIAL_FAILED', message: String((error as Error)?.message ?? error) };
+      const info: DisconnectInfo = {
+        code: 1006,
+        reason: '',
+        wasClean: false,
+        errorCode: 'DIAL_FAILED',
+        message: String((error as Error)?.message ?? error),
+      };
       queueMicrotask(() => this.handleClose(info));
     }
   }
@@ -105,7 +111,10 @@ class Connection {
     try {
       hello = this.rt.options.protocol.hello?.();
     } catch (error) {
-      this.rt.emit({ type: 'error', error: new ProtocolError('The protocol failed to build its hello frame.', 'HELLO', { cause: error }) });
+      this.rt.emit({
+        type: 'error',
+        error: new ProtocolError('The protocol failed to build its hello frame.', 'HELLO', { cause: error }),
+      });
     }
     if (hello !== undefined) {
       this.awaitingHello = true;
@@ -176,7 +185,13 @@ class Connection {
         }
         return;
       case 'invalid':
-        this.rt.emit({ type: 'error', error: new ProtocolError(`Relay ${this.rt.url} sent a frame that could not be read: ${decoded.reason}`, decoded.code) });
+        this.rt.emit({
+          type: 'error',
+          error: new ProtocolError(
+            `Relay ${this.rt.url} sent a frame that could not be read: ${decoded.reason}`,
+            decoded.code,
+          ),
+        });
         return;
       case 'ignore':
         return;
@@ -245,7 +260,11 @@ class Connection {
     const o = this.rt.options;
     const verdict = classifyClose(info, { user: o.classify, protocol: o.protocol, fatalCloseCodes: o.fatalCloseCodes });
     const { redact } = this.rt;
-    const safeInfo: DisconnectInfo = { ...info, reason: redact(info.reason), ...(info.message === undefined ? {} : { message: redact(info.message) }) };
+    const safeInfo: DisconnectInfo = {
+      ...info,
+      reason: redact(info.reason),
+      ...(info.message === undefined ? {} : { message: redact(info.message) }),
+    };
     this.sendBack({ type: 'CONNECTION_LOST', info: safeInfo, verdict: { ...verdict, reason: redact(verdict.reason) } });
   }
 
@@ -260,7 +279,9 @@ class Connection {
     }
     this.usePingFrames = transport.supportsPing && typeof this.socket?.ping === 'function';
     if (!this.usePingFrames && typeof protocol.ping !== 'function') {
-      this.heartbeatOff(`transport "${transport.name}" has no ping frames and protocol "${protocol.name}" has no app-level ping`);
+      this.heartbeatOff(
+        `transport "${transport.name}" has no ping frames and protocol "${protocol.name}" has no app-level ping`,
+      );
       this.watchSilence(heartbeat.staleAfter);
       return;
     }
@@ -302,7 +323,9 @@ class Connection {
       if (heartbeat.negotiate && !this.rt.pongSeen && aliveOtherwise) {
         // A relay that talks but has never answered a ping lacks ping support: stop asking after maxMissed.
         if (++this.silentMisses >= heartbeat.maxMissed) {
-          this.heartbeatOff(`relay answered none of ${this.silentMisses} pings but sends other frames; heartbeat off for this connection`);
+          this.heartbeatOff(
+            `relay answered none of ${this.silentMisses} pings but sends other frames; heartbeat off for this connection`,
+          );
           return;
         }
       } else {
@@ -337,9 +360,11 @@ class Connection {
       if (this.disposed || this.closed) return;
       const silentMs = this.rt.now() - this.lastInboundAt;
       if (silentMs <= limitMs) this.watchSilence(limitMs);
-      else if (this.hbMode === 'off' || this.rt.options.heartbeat.staleAfter > 0) this.sendBack({ type: 'STALE', silentMs });
+      else if (this.hbMode === 'off' || this.rt.options.heartbeat.staleAfter > 0)
+        this.sendBack({ type: 'STALE', silentMs });
       // Pinging without staleAfter: the heartbeat's own bound ran out, whichever timer noticed first.
-      else this.sendBack({ type: 'PONG_TIMEOUT', missed: Math.max(this.missed + 1, this.rt.options.heartbeat.maxMissed) });
+      else
+        this.sendBack({ type: 'PONG_TIMEOUT', missed: Math.max(this.missed + 1, this.rt.options.heartbeat.maxMissed) });
     });
   }
 

@@ -4,7 +4,15 @@
 import type { Observable } from 'rxjs';
 import { createActor, type ActorRef, type SnapshotFrom } from 'xstate';
 import type { Frame } from '../adapters/types.ts';
-import { NotOpenError, ProtocolError, redactError, RelayFailedError, SendFailedError, StoppedError, type RelayActorsError } from './errors.ts';
+import {
+  NotOpenError,
+  ProtocolError,
+  redactError,
+  RelayFailedError,
+  SendFailedError,
+  StoppedError,
+  type RelayActorsError,
+} from './errors.ts';
 import { withDelivery } from './delivery.ts';
 import { successRatio } from './health.ts';
 import { redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
@@ -121,7 +129,12 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
   const resolved = resolveRelayOptions(url, options);
   const rt = new RelayRuntime<Out, In>(url, redactUrl(url), resolved);
   const bus = new InspectionBus(options.inspect);
-  const actor = createActor(relayMachine, { input: { rt }, clock: resolved.clock, systemId: resolved.id, inspect: bus.observer });
+  const actor = createActor(relayMachine, {
+    input: { rt },
+    clock: resolved.clock,
+    systemId: resolved.id,
+    inspect: bus.observer,
+  });
   const cleanups: Array<() => void> = [];
   let started = false;
   return relayFacade<Out, In>(rt, actor, bus.events$, {
@@ -129,7 +142,9 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
       started = true;
       actor.start();
       if (resolved.wake.enabled) {
-        cleanups.push(wakeDetector(resolved.clock, resolved.wake).subscribe((sleptMs) => actor.send({ type: 'WAKE', sleptMs })));
+        cleanups.push(
+          wakeDetector(resolved.clock, resolved.wake).subscribe((sleptMs) => actor.send({ type: 'WAKE', sleptMs })),
+        );
       }
       if (resolved.network) {
         cleanups.push(resolved.network.subscribe((online) => online && actor.send({ type: 'ONLINE' })));
@@ -256,15 +271,26 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
   async authenticate(): Promise<void> {
     const rt = this.rt;
     const challenge = rt.authChallenge;
-    if (challenge === null) throw new ProtocolError(`Relay ${rt.url} has sent no authentication challenge on this connection.`, 'NO_CHALLENGE');
+    if (challenge === null)
+      throw new ProtocolError(
+        `Relay ${rt.url} has sent no authentication challenge on this connection.`,
+        'NO_CHALLENGE',
+      );
     const protocol = rt.options.protocol;
     const answer = protocol.authenticate;
-    if (!answer) throw new ProtocolError(`Relay ${rt.url} asks for authentication, but the protocol has no signer (pass one to the protocol).`, 'NO_SIGNER');
+    if (!answer)
+      throw new ProtocolError(
+        `Relay ${rt.url} asks for authentication, but the protocol has no signer (pass one to the protocol).`,
+        'NO_SIGNER',
+      );
     if (rt.authenticated) return;
     const session = rt.session;
     // The signer is given the dial URL (NIP-42 signs the relay's URL), so its errors may name it.
-    const { frame, id } = await answer.call(protocol, challenge, rt.dialUrl).catch((error: unknown) => Promise.reject(redactError(error, rt.redact)));
-    if (rt.session !== session || rt.authChallenge !== challenge) throw new ProtocolError(`Relay ${rt.url} reconnected while we were signing its challenge.`, 'STALE_CHALLENGE');
+    const { frame, id } = await answer
+      .call(protocol, challenge, rt.dialUrl)
+      .catch((error: unknown) => Promise.reject(redactError(error, rt.redact)));
+    if (rt.session !== session || rt.authChallenge !== challenge)
+      throw new ProtocolError(`Relay ${rt.url} reconnected while we were signing its challenge.`, 'STALE_CHALLENGE');
     const acked = rt.awaitAck(id);
     try {
       this.writeFrame(frame);
@@ -289,7 +315,15 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     } catch (error) {
       return Promise.reject(
         withDelivery(
-          rt.wrapError(error, (cause) => new ProtocolError(`Could not encode the message: ${String((cause as Error)?.message ?? cause)}`, 'ENCODE', { cause })),
+          rt.wrapError(
+            error,
+            (cause) =>
+              new ProtocolError(
+                `Could not encode the message: ${String((cause as Error)?.message ?? cause)}`,
+                'ENCODE',
+                { cause },
+              ),
+          ),
           'not-sent',
         ),
       );
@@ -297,7 +331,12 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     const id = protocol.messageId?.(message);
     const wantAck = sendOptions?.ack ?? (protocol.acks === true && id !== undefined);
     if (wantAck && id === undefined) {
-      return Promise.reject(withDelivery(new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID'), 'not-sent'));
+      return Promise.reject(
+        withDelivery(
+          new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID'),
+          'not-sent',
+        ),
+      );
     }
     const acked = wantAck ? rt.awaitAck(id!) : DONE;
     try {
@@ -368,7 +407,8 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     const rt = this.rt;
     if (this.stopping || rt.state === 'closed') return new StoppedError(`Relay ${rt.url}`);
     // The failure is a verdict's reason, which a classifier may have worded from the transport's message.
-    if (rt.state === 'failed') return new RelayFailedError(rt.url, rt.redact(this.actor.getSnapshot().context.failure ?? 'failed'));
+    if (rt.state === 'failed')
+      return new RelayFailedError(rt.url, rt.redact(this.actor.getSnapshot().context.failure ?? 'failed'));
     return new NotOpenError(rt.url, rt.state);
   }
 }

@@ -23,7 +23,14 @@ import {
 } from './errors.ts';
 import { recentFlaps, recordOutcome, successRatio } from './health.ts';
 import { RecentIds } from './idSet.ts';
-import { redactUrl, rejectUnknownKeys, RELAY_OPTION_KEYS, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
+import {
+  redactUrl,
+  rejectUnknownKeys,
+  RELAY_OPTION_KEYS,
+  resolveRelayOptions,
+  validateUrl,
+  type RelayOptions,
+} from './options.ts';
 import { DEFAULT_OUTBOX, Outbox, resolveOutboxOptions, type OutboxItem, type OutboxOptions } from './outbox.ts';
 import { poolMachine, poolState, type PoolMachine, type PoolMachineRuntime, type PoolState } from './poolMachine.ts';
 import { relayFacade, type Relay } from './createRelay.ts';
@@ -40,7 +47,10 @@ import { InspectionBus } from './inspection.ts';
 import type { InspectionEvent } from 'xstate';
 
 /** Options of {@link createRelayPool}. Relay options (heartbeat, backoff, timeouts, ...) apply to every relay. */
-export interface RelayPoolOptions<Out = unknown, In = unknown, Req = unknown> extends Omit<RelayOptions<Out, In>, 'id' | 'protocol'> {
+export interface RelayPoolOptions<Out = unknown, In = unknown, Req = unknown> extends Omit<
+  RelayOptions<Out, In>,
+  'id' | 'protocol'
+> {
   /** Relay URLs to start with (more with `addRelay`). Duplicates are ignored. Default none. */
   relays?: string[];
   /** Wire protocol. Required here; the Node entry defaults it to `jsonProtocol()`. */
@@ -202,7 +212,10 @@ const POOL_OPTION_DEFAULTS = {
 } satisfies { [K in Exclude<keyof RelayPoolOptions, keyof RelayOptions> | 'id']-?: unknown };
 
 /** Every top-level option of {@link createRelayPool}: its own and the shared relay options. */
-const POOL_OPTION_KEYS: readonly string[] = Object.freeze([...Object.keys(POOL_OPTION_DEFAULTS), ...RELAY_OPTION_KEYS.filter((k) => !(k in POOL_OPTION_DEFAULTS))]);
+const POOL_OPTION_KEYS: readonly string[] = Object.freeze([
+  ...Object.keys(POOL_OPTION_DEFAULTS),
+  ...RELAY_OPTION_KEYS.filter((k) => !(k in POOL_OPTION_DEFAULTS)),
+]);
 
 /** Normalises a URL for identity (`ws://h:1` and `ws://h:1/` are one relay). */
 function relayKey(url: string): string {
@@ -237,18 +250,27 @@ function resolveScore(score: RelayPoolOptions['score']): ScoreOptions {
   rejectUnknownKeys('score', s, Object.keys(DEFAULT_SCORE));
   if (s.weights !== undefined) rejectUnknownKeys('score.weights', s.weights, Object.keys(DEFAULT_SCORE.weights));
   const out: ScoreOptions = { ...DEFAULT_SCORE, ...s, weights: { ...DEFAULT_SCORE.weights, ...(s.weights ?? {}) } };
-  for (const [k, v] of Object.entries(out.weights)) if (typeof v !== 'number' || !(v >= 0)) throw new InvalidOptionError(`score.weights.${k}`, `must be a number >= 0, got ${String(v)}`);
-  for (const k of ['rttReferenceMs', 'flapWindowMs'] as const) if (typeof out[k] !== 'number' || !(out[k] > 0)) throw new InvalidOptionError(`score.${k}`, `must be a number > 0, got ${String(out[k])}`);
-  for (const k of ['unknownRtt', 'degradedFactor', 'flapPenalty'] as const) if (typeof out[k] !== 'number' || !(out[k] >= 0)) throw new InvalidOptionError(`score.${k}`, `must be a number >= 0, got ${String(out[k])}`);
+  for (const [k, v] of Object.entries(out.weights))
+    if (typeof v !== 'number' || !(v >= 0))
+      throw new InvalidOptionError(`score.weights.${k}`, `must be a number >= 0, got ${String(v)}`);
+  for (const k of ['rttReferenceMs', 'flapWindowMs'] as const)
+    if (typeof out[k] !== 'number' || !(out[k] > 0))
+      throw new InvalidOptionError(`score.${k}`, `must be a number > 0, got ${String(out[k])}`);
+  for (const k of ['unknownRtt', 'degradedFactor', 'flapPenalty'] as const)
+    if (typeof out[k] !== 'number' || !(out[k] >= 0))
+      throw new InvalidOptionError(`score.${k}`, `must be a number >= 0, got ${String(out[k])}`);
   return out;
 }
 
 function resolveSelection(selection: RelayPoolOptions['selection']): SelectionOptions {
   if (selection !== undefined) rejectUnknownKeys('selection', selection, Object.keys(DEFAULT_SELECTION));
   const s: SelectionOptions = { ...DEFAULT_SELECTION, ...(selection ?? {}) };
-  if (s.strategy !== 'primary' && s.strategy !== 'broadcast') throw new InvalidOptionError('selection.strategy', `must be "primary" or "broadcast", got ${String(s.strategy)}`);
-  if (typeof s.margin !== 'number' || !(s.margin >= 0 && s.margin <= 1)) throw new InvalidOptionError('selection.margin', `must be a number in [0, 1], got ${String(s.margin)}`);
-  if (!Number.isInteger(s.k) || s.k < 1) throw new InvalidOptionError('selection.k', `must be an integer >= 1, got ${String(s.k)}`);
+  if (s.strategy !== 'primary' && s.strategy !== 'broadcast')
+    throw new InvalidOptionError('selection.strategy', `must be "primary" or "broadcast", got ${String(s.strategy)}`);
+  if (typeof s.margin !== 'number' || !(s.margin >= 0 && s.margin <= 1))
+    throw new InvalidOptionError('selection.margin', `must be a number in [0, 1], got ${String(s.margin)}`);
+  if (!Number.isInteger(s.k) || s.k < 1)
+    throw new InvalidOptionError('selection.k', `must be an integer >= 1, got ${String(s.k)}`);
   return s;
 }
 
@@ -263,13 +285,25 @@ function resolveSelection(selection: RelayPoolOptions['selection']): SelectionOp
  * console.log(pool.status().primary);
  * await pool.stop();
  */
-export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(options: RelayPoolOptions<Out, In, Req>): RelayPool<Out, In, Req> {
+export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
+  options: RelayPoolOptions<Out, In, Req>,
+): RelayPool<Out, In, Req> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'expected an object');
   // Here and not only in resolveRelayOptions: a typo of a pool option is suggested its pool name.
   rejectUnknownKeys('', options, POOL_OPTION_KEYS);
   const defaults = POOL_OPTION_DEFAULTS;
-  const { relays: initialRelays = defaults.relays, selection: selectionOption, score: scoreOption, outbox: outboxOption, sessionTimeout: sessionTimeoutOption, dedupeWindow: dedupeOption, id: poolId = defaults.id, ...relayOptions } = options;
-  if (!Array.isArray(initialRelays)) throw new InvalidOptionError('relays', 'expected an array of ws:// or wss:// URLs');
+  const {
+    relays: initialRelays = defaults.relays,
+    selection: selectionOption,
+    score: scoreOption,
+    outbox: outboxOption,
+    sessionTimeout: sessionTimeoutOption,
+    dedupeWindow: dedupeOption,
+    id: poolId = defaults.id,
+    ...relayOptions
+  } = options;
+  if (!Array.isArray(initialRelays))
+    throw new InvalidOptionError('relays', 'expected an array of ws:// or wss:// URLs');
   // Validates the shared relay options once, with the pool's own names in errors.
   const shared = resolveRelayOptions('ws://pool.invalid', relayOptions as RelayOptions<Out, In>);
   const protocol = options.protocol;
@@ -279,9 +313,11 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   const scoreOptions = resolveScore(scoreOption);
   const outboxOptions = resolveOutboxOptions(outboxOption);
   const sessionTimeout = sessionTimeoutOption ?? defaults.sessionTimeout;
-  if (typeof sessionTimeout !== 'number' || !(sessionTimeout > 0)) throw new InvalidOptionError('sessionTimeout', `must be a number > 0, got ${String(sessionTimeout)}`);
+  if (typeof sessionTimeout !== 'number' || !(sessionTimeout > 0))
+    throw new InvalidOptionError('sessionTimeout', `must be a number > 0, got ${String(sessionTimeout)}`);
   const dedupeWindow = dedupeOption ?? defaults.dedupeWindow;
-  if (!Number.isInteger(dedupeWindow) || dedupeWindow < 1) throw new InvalidOptionError('dedupeWindow', `must be an integer >= 1, got ${String(dedupeWindow)}`);
+  if (!Number.isInteger(dedupeWindow) || dedupeWindow < 1)
+    throw new InvalidOptionError('dedupeWindow', `must be an integer >= 1, got ${String(dedupeWindow)}`);
   for (const url of initialRelays) validateUrl(url);
 
   const now = () => clockNow(clock);
@@ -311,7 +347,15 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   let candidates: Candidate[] = [];
   const rescore = (m: Member<Out, In>): void => {
     const h = m.rt.health;
-    m.score = scoreRelay({ state: m.removed ? 'closed' : m.rt.state, rttEwmaMs: h.rttEwmaMs, successRatio: successRatio(h), recentFlaps: recentFlaps(h, now(), scoreOptions.flapWindowMs) }, scoreOptions);
+    m.score = scoreRelay(
+      {
+        state: m.removed ? 'closed' : m.rt.state,
+        rttEwmaMs: h.rttEwmaMs,
+        successRatio: successRatio(h),
+        recentFlaps: recentFlaps(h, now(), scoreOptions.flapWindowMs),
+      },
+      scoreOptions,
+    );
     m.candidate.score = m.score;
     m.candidate.usable = usable(m);
   };
@@ -336,7 +380,9 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
 
   /** Best usable relays, best first, excluding `exclude`. O(n log n); used on failover and publish only. */
   const ranked = (exclude?: Set<string>): Array<Member<Out, In>> =>
-    [...members.values()].filter((m) => usable(m) && !exclude?.has(m.key)).sort((a, b) => b.score.score - a.score.score);
+    [...members.values()]
+      .filter((m) => usable(m) && !exclude?.has(m.key))
+      .sort((a, b) => b.score.score - a.score.score);
 
   const pickTarget = (exclude?: Set<string>): Member<Out, In> | undefined => {
     if (primary && usable(primary) && !exclude?.has(primary.key)) return primary;
@@ -376,7 +422,11 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       }
       const next = pickTarget(new Set([...p.refusedBy, m.key]));
       if (next) writeTo(p, next);
-      else settle(p, m.rt.wrapError(error, (cause) => new SendFailedError(m.rt.url, { cause })));
+      else
+        settle(
+          p,
+          m.rt.wrapError(error, (cause) => new SendFailedError(m.rt.url, { cause })),
+        );
       return;
     }
     if (!acked) {
@@ -436,7 +486,12 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
           else dispatch(p, true);
         },
         (authError: unknown) => {
-          emit({ type: 'reauth', url: m.rt.url, reason: String((authError as Error)?.message ?? authError), ok: false });
+          emit({
+            type: 'reauth',
+            url: m.rt.url,
+            reason: String((authError as Error)?.message ?? authError),
+            ok: false,
+          });
           settle(p, error);
         },
       );
@@ -461,8 +516,12 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     try {
       outbox.push(p);
     } catch (error) {
-      if (error instanceof OutboxFullError) emit({ type: 'outbox-overflow', url: null, limit: error.limit, size: outbox.size, bytes: outbox.bytes });
-      settle(p, wrapError(error, (cause) => new SendFailedError('the outbox', { cause })));
+      if (error instanceof OutboxFullError)
+        emit({ type: 'outbox-overflow', url: null, limit: error.limit, size: outbox.size, bytes: outbox.bytes });
+      settle(
+        p,
+        wrapError(error, (cause) => new SendFailedError('the outbox', { cause })),
+      );
       return;
     }
     // Online with a queue (a message requeued after its relay went): replay it all now, in order. Otherwise the
@@ -471,7 +530,10 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   };
 
   /** The full send path: encode, then write through the best relay or queue; settles when written or acked. */
-  const submit = (message: Out, sendOptions: PoolSendOptions | undefined): { promise: Promise<void>; pending: Pending<Out> | null } => {
+  const submit = (
+    message: Out,
+    sendOptions: PoolSendOptions | undefined,
+  ): { promise: Promise<void>; pending: Pending<Out> | null } => {
     const p = newPending(message, sendOptions);
     if (p instanceof RelayActorsError) return { promise: Promise.reject(withDelivery(p, 'not-sent')), pending: null };
     const promise = new Promise<void>((resolve, reject) => {
@@ -502,7 +564,13 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   };
 
   const encodeError = (error: unknown): RelayActorsError =>
-    wrapError(error, (c) => new ProtocolError(`Could not encode the message: ${String((c as Error)?.message ?? c)}`, 'ENCODE', { cause: c }));
+    wrapError(
+      error,
+      (c) =>
+        new ProtocolError(`Could not encode the message: ${String((c as Error)?.message ?? c)}`, 'ENCODE', {
+          cause: c,
+        }),
+    );
 
   const newPending = (message: Out, sendOptions: PoolSendOptions | undefined): Pending<Out> | RelayActorsError => {
     let frame: Frame;
@@ -513,7 +581,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     }
     const id = protocol.messageId?.(message);
     const wantAck = sendOptions?.ack ?? (protocol.acks === true && id !== undefined);
-    if (wantAck && id === undefined) return new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID');
+    if (wantAck && id === undefined)
+      return new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID');
     const p = {
       message,
       frame,
@@ -595,7 +664,12 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
   };
 
   const bus = new InspectionBus(options.inspect);
-  const actor = createActor(poolMachine, { input: { pool: poolRuntime }, clock, systemId: poolId, inspect: bus.observer });
+  const actor = createActor(poolMachine, {
+    input: { pool: poolRuntime },
+    clock,
+    systemId: poolId,
+    inspect: bus.observer,
+  });
   actor.start();
 
   function currentState(): PoolState {
@@ -627,7 +701,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
         if (frame.subscription !== undefined) {
           const reg = registrations.get(frame.subscription);
           if (reg) {
-            if (frame.timestamp !== undefined && frame.timestamp > (reg.newest.get(m.key) ?? -Infinity)) reg.newest.set(m.key, frame.timestamp);
+            if (frame.timestamp !== undefined && frame.timestamp > (reg.newest.get(m.key) ?? -Infinity))
+              reg.newest.set(m.key, frame.timestamp);
             if (frame.id === undefined || reg.seen.add(frame.id)) reg.subject.next(frame.message);
           }
         }
@@ -673,7 +748,12 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     reg.refused.add(m.key);
     const open = [...members.values()].filter((x) => targets(reg, x) && !x.removed && !reg.refused.has(x.key));
     if (open.length > 0) return;
-    reg.subject.error(new ProtocolError(`Subscription ${reg.id} was refused by every relay it targets, after authenticating: ${m.rt.redact(reason)}`, 'AUTH_REFUSED'));
+    reg.subject.error(
+      new ProtocolError(
+        `Subscription ${reg.id} was refused by every relay it targets, after authenticating: ${m.rt.redact(reason)}`,
+        'AUTH_REFUSED',
+      ),
+    );
   }
 
   function targets(reg: Registration<Req, In>, m: Member<Out, In>): boolean {
@@ -693,7 +773,17 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       frame = protocol.subscribe!(reg.id, reg.request, resume);
       m.relay.writeFrame(frame);
     } catch (error) {
-      emit({ type: 'error', url: m.rt.url, error: m.rt.wrapError(error, (c) => new ProtocolError(`Could not subscribe ${reg.id}: ${String((c as Error)?.message ?? c)}`, 'SUBSCRIBE', { cause: c })) });
+      emit({
+        type: 'error',
+        url: m.rt.url,
+        error: m.rt.wrapError(
+          error,
+          (c) =>
+            new ProtocolError(`Could not subscribe ${reg.id}: ${String((c as Error)?.message ?? c)}`, 'SUBSCRIBE', {
+              cause: c,
+            }),
+        ),
+      });
       return;
     }
     reg.sessions.set(m.key, m.rt.session);
@@ -720,7 +810,18 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       },
     });
     const score = scoreRelay({ state: 'idle', rttEwmaMs: null, successRatio: 1, recentFlaps: 0 }, scoreOptions);
-    const m: Member<Out, In> = { id, key, rt, relay, score, candidate: { key, usable: false, score }, session: 0, inflight: new Set(), removed: false, cleanups: [] };
+    const m: Member<Out, In> = {
+      id,
+      key,
+      rt,
+      relay,
+      score,
+      candidate: { key, usable: false, score },
+      session: 0,
+      inflight: new Set(),
+      removed: false,
+      cleanups: [],
+    };
     members.set(key, m);
     byId.set(id, m);
     candidates = [...members.values()].map((x) => x.candidate);
@@ -729,9 +830,14 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     const s3 = relay.health$.subscribe(() => {
       if (!halted && !m.removed) actor.send({ type: 'RELAY_CHANGED', id: m.id });
     });
-    m.cleanups.push(() => s1.unsubscribe(), () => s2.unsubscribe(), () => s3.unsubscribe());
+    m.cleanups.push(
+      () => s1.unsubscribe(),
+      () => s2.unsubscribe(),
+      () => s3.unsubscribe(),
+    );
     // The child may have moved already (the pool is running): catch up.
-    if (rt.state !== 'idle') onRelayEvent(m, { type: 'state', state: rt.state, previous: 'idle', url: rt.url, at: now() });
+    if (rt.state !== 'idle')
+      onRelayEvent(m, { type: 'state', state: rt.state, previous: 'idle', url: rt.url, at: now() });
     emit({ type: 'relay-added', url: null, relay: rt.url });
     return m;
   }
@@ -757,7 +863,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       if (halted) throw new StoppedError('The pool');
       if (started) return pool;
       started = true;
-      if (shared.wake.enabled) cleanups.push(wakeDetector(clock, shared.wake).subscribe((sleptMs) => actor.send({ type: 'WAKE', sleptMs })));
+      if (shared.wake.enabled)
+        cleanups.push(wakeDetector(clock, shared.wake).subscribe((sleptMs) => actor.send({ type: 'WAKE', sleptMs })));
       if (shared.network) cleanups.push(shared.network.subscribe((online) => online && actor.send({ type: 'ONLINE' })));
       actor.send({ type: 'START' });
       return pool;
@@ -832,7 +939,11 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
       results.forEach((r, i) => {
         const { rt } = targetsNow[i]!;
         if (r.status === 'fulfilled') ok.push(rt.url);
-        else errors.push({ url: rt.url, error: rt.wrapError(r.reason, (cause) => new SendFailedError(rt.url, { cause })) });
+        else
+          errors.push({
+            url: rt.url,
+            error: rt.wrapError(r.reason, (cause) => new SendFailedError(rt.url, { cause })),
+          });
       });
       if (ok.length === 0) throw new PublishFailedError(errors);
       return { relays: ok };
@@ -856,7 +967,9 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
         const reg: Registration<Req, In> = {
           id,
           request,
-          targets: subscribeOptions?.relays ? new Set(subscribeOptions.relays.map((u) => relayKey(validateUrl(u)))) : null,
+          targets: subscribeOptions?.relays
+            ? new Set(subscribeOptions.relays.map((u) => relayKey(validateUrl(u))))
+            : null,
           newest: new Map(),
           sessions: new Map(),
           seen: new RecentIds(dedupeWindow),
@@ -922,14 +1035,23 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(opti
     },
 
     status() {
-      const relays = [...members.values()].map((m) => ({ ...m.relay.status(), score: m.score.score, parts: m.score.parts, primary: primary === m }));
+      const relays = [...members.values()].map((m) => ({
+        ...m.relay.status(),
+        score: m.score.score,
+        parts: m.score.parts,
+        primary: primary === m,
+      }));
       return {
         state: currentState(),
         primary: primary?.rt.url ?? null,
         relays,
         outbox: { messages: outbox.size, bytes: outbox.bytes },
         inflight: [...members.values()].reduce((n, m) => n + m.inflight.size, 0),
-        subscriptions: [...registrations.values()].map((r) => ({ id: r.id, request: r.request, relays: r.targets ? [...r.targets].map(redactUrl) : ('all' as const) })),
+        subscriptions: [...registrations.values()].map((r) => ({
+          id: r.id,
+          request: r.request,
+          relays: r.targets ? [...r.targets].map(redactUrl) : ('all' as const),
+        })),
       };
     },
 

@@ -10,8 +10,10 @@ import { MessageExpiredError, SessionTimeoutError, type Delivery, type RelayActo
  */
 export function withDelivery<E extends RelayActorsError>(error: E, delivery: Delivery): E {
   if (error.delivery === delivery) return error;
-  if (error instanceof MessageExpiredError) return new MessageExpiredError(error.ttlMs, delivery) as RelayActorsError as E;
-  if (error instanceof SessionTimeoutError) return new SessionTimeoutError(error.timeoutMs, delivery) as RelayActorsError as E;
+  if (error instanceof MessageExpiredError)
+    return new MessageExpiredError(error.ttlMs, delivery) as RelayActorsError as E;
+  if (error instanceof SessionTimeoutError)
+    return new SessionTimeoutError(error.timeoutMs, delivery) as RelayActorsError as E;
   const copy = Object.create(Object.getPrototypeOf(error), Object.getOwnPropertyDescriptors(error)) as E;
   Object.defineProperty(copy, 'delivery', { value: delivery, enumerable: true, configurable: true });
   return copy;

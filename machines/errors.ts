@@ -43,7 +43,8 @@ export class RelayActorsError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = new.target.name;
-    if (options?.delivery !== undefined) Object.defineProperty(this, 'delivery', { value: options.delivery, enumerable: true, configurable: true });
+    if (options?.delivery !== undefined)
+      Object.defineProperty(this, 'delivery', { value: options.delivery, enumerable: true, configurable: true });
   }
 }
 
@@ -89,7 +90,11 @@ export class InvalidOptionError extends RelayActorsError {
 export class NotOpenError extends RelayActorsError {
   readonly state: string;
   constructor(url: string, state: string) {
-    super('NOT_OPEN', `Relay ${url} is ${state}, not open: the message was not sent. Wait for "open" or use a pool, which queues.`, { delivery: 'not-sent' });
+    super(
+      'NOT_OPEN',
+      `Relay ${url} is ${state}, not open: the message was not sent. Wait for "open" or use a pool, which queues.`,
+      { delivery: 'not-sent' },
+    );
     this.state = state;
   }
 }
@@ -155,7 +160,10 @@ export class ProtocolError extends RelayActorsError {
  */
 export class FrameTooLargeError extends RelayActorsError {
   constructor(url: string, maxPayload: number) {
-    super('FRAME_TOO_LARGE', `Relay ${url} sent a frame over maxPayload (${maxPayload} bytes); the connection was closed (1009).`);
+    super(
+      'FRAME_TOO_LARGE',
+      `Relay ${url} sent a frame over maxPayload (${maxPayload} bytes); the connection was closed (1009).`,
+    );
   }
 }
 
@@ -169,7 +177,10 @@ export class FrameTooLargeError extends RelayActorsError {
  */
 export class SendFailedError extends RelayActorsError {
   constructor(url: string, options?: { cause?: unknown }) {
-    super('SEND_FAILED', `Writing to relay ${url} failed: the message was not sent.`, { ...options, delivery: 'not-sent' });
+    super('SEND_FAILED', `Writing to relay ${url} failed: the message was not sent.`, {
+      ...options,
+      delivery: 'not-sent',
+    });
   }
 }
 
@@ -185,7 +196,9 @@ export class SendFailedError extends RelayActorsError {
  */
 export class AckTimeoutError extends RelayActorsError {
   constructor(id: string, ms: number) {
-    super('ACK_TIMEOUT', `No ack for message ${id} within ${ms} ms; it was written and may have arrived.`, { delivery: 'unknown' });
+    super('ACK_TIMEOUT', `No ack for message ${id} within ${ms} ms; it was written and may have arrived.`, {
+      delivery: 'unknown',
+    });
   }
 }
 
@@ -215,7 +228,11 @@ export class NackError extends RelayActorsError {
  */
 export class ConnectionLostError extends RelayActorsError {
   constructor(url: string, id: string) {
-    super('CONNECTION_LOST', `The connection to ${url} ended before message ${id} was acknowledged; it may or may not have arrived.`, { delivery: 'unknown' });
+    super(
+      'CONNECTION_LOST',
+      `The connection to ${url} ended before message ${id} was acknowledged; it may or may not have arrived.`,
+      { delivery: 'unknown' },
+    );
   }
 }
 
@@ -231,9 +248,13 @@ export class ConnectionLostError extends RelayActorsError {
 export class OutboxFullError extends RelayActorsError {
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', bound: number) {
-    super('OUTBOX_FULL', `No relay is usable and the outbox is full (${bound} ${limit}): this message was not queued. Retry later or raise outbox.${limit === 'messages' ? 'maxMessages' : 'maxBytes'}.`, {
-      delivery: 'not-sent',
-    });
+    super(
+      'OUTBOX_FULL',
+      `No relay is usable and the outbox is full (${bound} ${limit}): this message was not queued. Retry later or raise outbox.${limit === 'messages' ? 'maxMessages' : 'maxBytes'}.`,
+      {
+        delivery: 'not-sent',
+      },
+    );
     this.limit = limit;
   }
 }
@@ -251,7 +272,9 @@ export class MessageExpiredError extends RelayActorsError {
   readonly ttlMs: number;
   /** @param delivery - `'unknown'` when it had been written to a relay that was lost before acknowledging it. */
   constructor(ttlMs: number, delivery: Delivery = 'not-sent') {
-    super('MESSAGE_EXPIRED', `No relay acknowledged the message within its ttl (${ttlMs} ms): ${FATE[delivery]}`, { delivery });
+    super('MESSAGE_EXPIRED', `No relay acknowledged the message within its ttl (${ttlMs} ms): ${FATE[delivery]}`, {
+      delivery,
+    });
     this.ttlMs = ttlMs;
   }
 }
@@ -269,7 +292,11 @@ export class SessionTimeoutError extends RelayActorsError {
   readonly timeoutMs: number;
   /** @param delivery - `'unknown'` when it had been written to a relay that was lost before acknowledging it. */
   constructor(timeoutMs: number, delivery: Delivery = 'not-sent') {
-    super('SESSION_TIMEOUT', `No relay has been usable for ${timeoutMs} ms (sessionTimeout): ${FATE[delivery]} The pool keeps retrying and recovers when a relay opens.`, { delivery });
+    super(
+      'SESSION_TIMEOUT',
+      `No relay has been usable for ${timeoutMs} ms (sessionTimeout): ${FATE[delivery]} The pool keeps retrying and recovers when a relay opens.`,
+      { delivery },
+    );
     this.timeoutMs = timeoutMs;
   }
 }
@@ -290,7 +317,11 @@ export class PublishFailedError extends RelayActorsError {
   constructor(errors: ReadonlyArray<{ url: string; error: RelayActorsError }>) {
     // Written to any relay: it may have been delivered there.
     const delivery: Delivery = errors.some((e) => e.error.delivery === 'unknown') ? 'unknown' : 'not-sent';
-    super('PUBLISH_FAILED', `The message reached no relay: ${errors.map((e) => `${e.url}: ${e.error.message}`).join('; ') || 'no relay was usable'}`, { delivery });
+    super(
+      'PUBLISH_FAILED',
+      `The message reached no relay: ${errors.map((e) => `${e.url}: ${e.error.message}`).join('; ') || 'no relay was usable'}`,
+      { delivery },
+    );
     this.errors = errors;
   }
 }
@@ -357,6 +388,10 @@ function redactValue(value: unknown, redact: (text: string) => string, seen: Map
  *   throw wrapError(error, (cause) => new SendFailedError(redactUrl(url), { cause }), (text) => text.replaceAll(url, redactUrl(url)));
  * }
  */
-export function wrapError(error: unknown, wrap: (cause: unknown) => RelayActorsError, redact: (text: string) => string = (text) => text): RelayActorsError {
+export function wrapError(
+  error: unknown,
+  wrap: (cause: unknown) => RelayActorsError,
+  redact: (text: string) => string = (text) => text,
+): RelayActorsError {
   return redactError(error instanceof RelayActorsError ? error : wrap(error), redact);
 }

@@ -201,7 +201,8 @@ const NOT_YET_SUPPORTED: Readonly<Record<string, string>> = Object.freeze({
  * its dotted path under `path` ('' for the top level), with the closest known name when one is near.
  */
 export function rejectUnknownKeys(path: string, value: unknown, known: readonly string[]): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidOptionError(path || 'options', `expected an object, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidOptionError(path || 'options', `expected an object, got ${describe(value)}`);
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue;
     const at = (name: string) => (path ? `${path}.${name}` : name);
@@ -230,32 +231,47 @@ function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     previous = row;
   }
   return previous[b.length]!;
 }
 
 function positive(name: string, value: unknown, allowZero = false, allowInfinity = false): number {
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new InvalidOptionError(name, `expected a number, got ${describe(value)}`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw new InvalidOptionError(name, `expected a number, got ${describe(value)}`);
   if (!allowInfinity && !Number.isFinite(value)) throw new InvalidOptionError(name, 'must be finite');
-  if (allowZero ? value < 0 : value <= 0) throw new InvalidOptionError(name, `must be ${allowZero ? '>= 0' : '> 0'}, got ${value}`);
+  if (allowZero ? value < 0 : value <= 0)
+    throw new InvalidOptionError(name, `must be ${allowZero ? '>= 0' : '> 0'}, got ${value}`);
   return value;
 }
 
 function describe(value: unknown): string {
-  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'string' ? `"${value}"` : typeof value;
+  return value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'an array'
+      : typeof value === 'string'
+        ? `"${value}"`
+        : typeof value;
 }
 
 function fn<T>(name: string, value: T | undefined): T | undefined {
-  if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(name, `expected a function, got ${describe(value)}`);
+  if (value !== undefined && typeof value !== 'function')
+    throw new InvalidOptionError(name, `expected a function, got ${describe(value)}`);
   return value;
 }
 
-function section<T extends object>(name: string, value: Partial<T> | false | undefined, defaults: Readonly<T>): T & { off: boolean } {
+function section<T extends object>(
+  name: string,
+  value: Partial<T> | false | undefined,
+  defaults: Readonly<T>,
+): T & { off: boolean } {
   if (value === false) return { ...defaults, off: true };
   if (value === undefined) return { ...defaults, off: false };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidOptionError(name, `expected an object or false, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidOptionError(name, `expected an object or false, got ${describe(value)}`);
   rejectUnknownKeys(name, value, Object.keys(defaults));
   const merged = { ...defaults } as T;
   for (const [key, v] of Object.entries(value)) if (v !== undefined) (merged as Record<string, unknown>)[key] = v;
@@ -266,7 +282,8 @@ function section<T extends object>(name: string, value: Partial<T> | false | und
  * Checks a relay URL: `ws:` or `wss:` (the memory transport also takes `memory:`). Throws InvalidOptionError('url').
  */
 export function validateUrl(url: unknown): string {
-  if (typeof url !== 'string' || url.length === 0) throw new InvalidOptionError('url', `expected a ws:// or wss:// URL string, got ${describe(url)}`);
+  if (typeof url !== 'string' || url.length === 0)
+    throw new InvalidOptionError('url', `expected a ws:// or wss:// URL string, got ${describe(url)}`);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -374,20 +391,30 @@ function decoded(part: string): string {
  * o.heartbeat.interval // 30000
  * o.id                 // 'relay:wss://relay.example'
  */
-export function resolveRelayOptions<Out, In>(url: string, options: RelayOptions<Out, In>): ResolvedRelayOptions<Out, In> {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `expected an object, got ${describe(options)}`);
+export function resolveRelayOptions<Out, In>(
+  url: string,
+  options: RelayOptions<Out, In>,
+): ResolvedRelayOptions<Out, In> {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError('options', `expected an object, got ${describe(options)}`);
   rejectUnknownKeys('', options, RELAY_OPTION_KEYS);
   const t = options.transport;
-  if (!t || typeof t.connect !== 'function') throw new InvalidOptionError('transport', 'expected a Transport (wsTransport(), browserTransport(), memoryTransport())');
+  if (!t || typeof t.connect !== 'function')
+    throw new InvalidOptionError(
+      'transport',
+      'expected a Transport (wsTransport(), browserTransport(), memoryTransport())',
+    );
   const p = options.protocol;
-  if (!p || typeof p.encode !== 'function' || typeof p.decode !== 'function') throw new InvalidOptionError('protocol', 'expected a Protocol (jsonProtocol(), nostrProtocol())');
+  if (!p || typeof p.encode !== 'function' || typeof p.decode !== 'function')
+    throw new InvalidOptionError('protocol', 'expected a Protocol (jsonProtocol(), nostrProtocol())');
 
   const hb = section('heartbeat', options.heartbeat, DEFAULT_HEARTBEAT);
   positive('heartbeat.interval', hb.interval);
   positive('heartbeat.timeout', hb.timeout);
   positive('heartbeat.staleAfter', hb.staleAfter, true);
   positive('heartbeat.degradedRtt', hb.degradedRtt, false, true);
-  if (!Number.isInteger(hb.maxMissed) || hb.maxMissed < 1) throw new InvalidOptionError('heartbeat.maxMissed', `must be an integer >= 1, got ${hb.maxMissed}`);
+  if (!Number.isInteger(hb.maxMissed) || hb.maxMissed < 1)
+    throw new InvalidOptionError('heartbeat.maxMissed', `must be an integer >= 1, got ${hb.maxMissed}`);
   const { off: hbOff, ...heartbeat } = hb;
   if (hbOff) heartbeat.enabled = false;
 
@@ -395,8 +422,10 @@ export function resolveRelayOptions<Out, In>(url: string, options: RelayOptions<
   positive('backoff.base', bo.base);
   positive('backoff.max', bo.max);
   positive('backoff.stableAfter', bo.stableAfter, true);
-  if (typeof bo.factor !== 'number' || !(bo.factor >= 1)) throw new InvalidOptionError('backoff.factor', `must be a number >= 1, got ${describe(bo.factor)}`);
-  if (bo.max < bo.base) throw new InvalidOptionError('backoff.max', `must be >= backoff.base (${bo.base}), got ${bo.max}`);
+  if (typeof bo.factor !== 'number' || !(bo.factor >= 1))
+    throw new InvalidOptionError('backoff.factor', `must be a number >= 1, got ${describe(bo.factor)}`);
+  if (bo.max < bo.base)
+    throw new InvalidOptionError('backoff.max', `must be >= backoff.base (${bo.base}), got ${bo.max}`);
   const { off: _boOff, ...backoff } = bo;
 
   const wk = section('wake', options.wake, DEFAULT_WAKE);
@@ -417,8 +446,10 @@ export function resolveRelayOptions<Out, In>(url: string, options: RelayOptions<
     throw new InvalidOptionError('network', 'expected { subscribe(listener) } such as browserNetwork()');
   }
   const clock = options.clock ?? realClock;
-  if (typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') throw new InvalidOptionError('clock', 'expected { setTimeout, clearTimeout }');
-  if (options.id !== undefined && (typeof options.id !== 'string' || options.id === '')) throw new InvalidOptionError('id', 'expected a non-empty string');
+  if (typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function')
+    throw new InvalidOptionError('clock', 'expected { setTimeout, clearTimeout }');
+  if (options.id !== undefined && (typeof options.id !== 'string' || options.id === ''))
+    throw new InvalidOptionError('id', 'expected a non-empty string');
 
   return {
     transport: t,

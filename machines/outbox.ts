@@ -18,7 +18,11 @@ export interface OutboxOptions {
 }
 
 /** Outbox defaults. */
-export const DEFAULT_OUTBOX: Readonly<OutboxOptions> = Object.freeze({ maxMessages: 1000, maxBytes: 1024 * 1024, ttl: 60_000 });
+export const DEFAULT_OUTBOX: Readonly<OutboxOptions> = Object.freeze({
+  maxMessages: 1000,
+  maxBytes: 1024 * 1024,
+  ttl: 60_000,
+});
 
 /** What the outbox needs of a queued item. */
 export interface OutboxItem {
@@ -46,9 +50,12 @@ interface Slot<T> {
 export function resolveOutboxOptions(options: Partial<OutboxOptions> | undefined): OutboxOptions {
   if (options !== undefined) rejectUnknownKeys('outbox', options, Object.keys(DEFAULT_OUTBOX));
   const o = { ...DEFAULT_OUTBOX, ...(options ?? {}) };
-  if (!Number.isInteger(o.maxMessages) || o.maxMessages < 0) throw new InvalidOptionError('outbox.maxMessages', `must be an integer >= 0, got ${o.maxMessages}`);
-  if (typeof o.maxBytes !== 'number' || !(o.maxBytes >= 0)) throw new InvalidOptionError('outbox.maxBytes', `must be a number >= 0, got ${o.maxBytes}`);
-  if (typeof o.ttl !== 'number' || !(o.ttl > 0)) throw new InvalidOptionError('outbox.ttl', `must be a number > 0, got ${o.ttl}`);
+  if (!Number.isInteger(o.maxMessages) || o.maxMessages < 0)
+    throw new InvalidOptionError('outbox.maxMessages', `must be an integer >= 0, got ${o.maxMessages}`);
+  if (typeof o.maxBytes !== 'number' || !(o.maxBytes >= 0))
+    throw new InvalidOptionError('outbox.maxBytes', `must be a number >= 0, got ${o.maxBytes}`);
+  if (typeof o.ttl !== 'number' || !(o.ttl > 0))
+    throw new InvalidOptionError('outbox.ttl', `must be a number > 0, got ${o.ttl}`);
   return o;
 }
 
@@ -82,7 +89,8 @@ export class Outbox<T extends OutboxItem> {
    * when it would break a bound; the caller rejects that send, nothing queued is touched.
    */
   push(item: T, ttlMs = this.options.ttl): void {
-    if (this.slots.length + 1 > this.options.maxMessages) throw new OutboxFullError('messages', this.options.maxMessages);
+    if (this.slots.length + 1 > this.options.maxMessages)
+      throw new OutboxFullError('messages', this.options.maxMessages);
     if (this.totalBytes + item.bytes > this.options.maxBytes) throw new OutboxFullError('bytes', this.options.maxBytes);
     this.add(item, ttlMs, false);
   }

@@ -127,7 +127,8 @@ export const poolMachine = setup({
     /** Tells every relay still running to close (the pool facade has usually done so already, to await the closes). */
     stopRelays: enqueueActions(({ enqueue, context, self }) => {
       const children = self.getSnapshot().children as Record<string, { getSnapshot(): { status: string } } | undefined>;
-      for (const id of context.relays) if (children[id]?.getSnapshot().status === 'active') enqueue.sendTo(id, { type: 'STOP' });
+      for (const id of context.relays)
+        if (children[id]?.getSnapshot().status === 'active') enqueue.sendTo(id, { type: 'STOP' });
     }),
     /** RETRY, WAKE and ONLINE go to every relay: each reconnects at once with its backoff reset. */
     forwardToRelays: enqueueActions(({ enqueue, context, event }) => {
@@ -135,7 +136,8 @@ export const poolMachine = setup({
     }),
     /** Re-scores relays and re-picks the primary (with hysteresis). */
     rerank: assign({
-      primary: ({ context, event }) => context.pool.rerank(event.type === 'RELAY_CHANGED' ? `relay-changed:${event.id}` : event.type),
+      primary: ({ context, event }) =>
+        context.pool.rerank(event.type === 'RELAY_CHANGED' ? `relay-changed:${event.id}` : event.type),
     }),
     /** A relay is usable again: replay what waited, in order. */
     flushOutbox: ({ context }) => context.pool.flushOutbox(),
@@ -175,7 +177,10 @@ export const poolMachine = setup({
           entry: ['flushOutbox', 'announceOnline'],
           on: {
             RELAY_CHANGED: [{ guard: 'noneUsable', target: 'offline', actions: 'rerank' }, { actions: 'rerank' }],
-            REMOVE_RELAY: [{ guard: 'noneUsable', target: 'offline', actions: ['removeRelay', 'rerank'] }, { actions: ['removeRelay', 'rerank'] }],
+            REMOVE_RELAY: [
+              { guard: 'noneUsable', target: 'offline', actions: ['removeRelay', 'rerank'] },
+              { actions: ['removeRelay', 'rerank'] },
+            ],
           },
         },
         offline: {

@@ -94,11 +94,17 @@ export const relayMachine = setup({
     /** The socket opened and a hello awaits its ack. */
     awaitsHelloAck: ({ event }) => event.type === 'SOCKET_OPEN' && event.handshake,
     /** `heartbeat.maxMissed` pings in a row went unanswered. */
-    tooManyMissed: ({ context, event }) => event.type === 'PONG_TIMEOUT' && event.missed >= context.rt.options.heartbeat.maxMissed,
+    tooManyMissed: ({ context, event }) =>
+      event.type === 'PONG_TIMEOUT' && event.missed >= context.rt.options.heartbeat.maxMissed,
   },
   actions: {
     /** A dial begins. */
-    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, heartbeat: 'pending' as HeartbeatMode, heartbeatNote: null, failure: null }),
+    countAttempt: assign({
+      attempt: ({ context }) => context.attempt + 1,
+      heartbeat: 'pending' as HeartbeatMode,
+      heartbeatNote: null,
+      failure: null,
+    }),
     /** RETRY, WAKE or ONLINE: start over with a fresh backoff. */
     resetAttempts: assign({ attempt: 0 }),
     /** The connection is usable: the clock for `stableAfter` starts. */
@@ -109,10 +115,14 @@ export const relayMachine = setup({
         rt.session++;
         return rt.now();
       },
-      heartbeat: ({ context }) => (context.heartbeat === 'off' ? 'off' : context.rt.options.heartbeat.enabled ? 'on' : 'off'),
+      heartbeat: ({ context }) =>
+        context.heartbeat === 'off' ? 'off' : context.rt.options.heartbeat.enabled ? 'on' : 'off',
     }),
     /** Our runtime ends the connection (a timeout or heartbeat verdict), through the same path as a remote close. */
-    loseConnection: raise((_, params: { cause: LocalCloseCause }) => ({ type: 'CONNECTION_LOST' as const, ...retryLoss(params.cause) })),
+    loseConnection: raise((_, params: { cause: LocalCloseCause }) => ({
+      type: 'CONNECTION_LOST' as const,
+      ...retryLoss(params.cause),
+    })),
     /** Records how the connection ended, for status and telemetry, and resets backoff after a stable connection. */
     recordLoss: assign(({ context, event }) => {
       if (event.type !== 'CONNECTION_LOST') return {};
@@ -163,11 +173,22 @@ export const relayMachine = setup({
           url: rt.url,
           attempt,
           delayMs,
-          cause: { code: cause.code, reason: cause.reason, wasClean: false, ...(cause.status !== undefined ? { status: cause.status } : {}), ...(cause.errorCode !== undefined ? { errorCode: cause.errorCode } : {}) },
+          cause: {
+            code: cause.code,
+            reason: cause.reason,
+            wasClean: false,
+            ...(cause.status !== undefined ? { status: cause.status } : {}),
+            ...(cause.errorCode !== undefined ? { errorCode: cause.errorCode } : {}),
+          },
           verdict: cause.verdict,
         });
       } catch (error) {
-        rt.emit({ type: 'error', error: Object.assign(new Error(`beforeReconnect threw: ${String((error as Error)?.message ?? error)}`), { code: 'INVALID_OPTION' }) as never });
+        rt.emit({
+          type: 'error',
+          error: Object.assign(new Error(`beforeReconnect threw: ${String((error as Error)?.message ?? error)}`), {
+            code: 'INVALID_OPTION',
+          }) as never,
+        });
       }
     },
     clearRetry: assign({ retryDelayMs: null, nextRetryAt: null }),
@@ -241,7 +262,9 @@ export const relayMachine = setup({
               },
             },
             handshaking: {
-              after: { HANDSHAKE_TIMEOUT: { actions: { type: 'loseConnection', params: { cause: 'handshake-timeout' } } } },
+              after: {
+                HANDSHAKE_TIMEOUT: { actions: { type: 'loseConnection', params: { cause: 'handshake-timeout' } } },
+              },
               on: { HELLO_ACK: { target: '#relay.live.open', actions: 'markConnected' } },
             },
           },
@@ -257,7 +280,10 @@ export const relayMachine = setup({
         },
         degraded: {
           on: {
-            PONG_TIMEOUT: { guard: 'tooManyMissed', actions: { type: 'loseConnection', params: { cause: 'heartbeat-timeout' } } },
+            PONG_TIMEOUT: {
+              guard: 'tooManyMissed',
+              actions: { type: 'loseConnection', params: { cause: 'heartbeat-timeout' } },
+            },
             RECOVERED: { target: 'open' },
           },
         },

@@ -5,7 +5,14 @@
  */
 import { Subject } from 'rxjs';
 import type { Decoded, TransportSocket } from '../adapters/types.ts';
-import { AckTimeoutError, ConnectionLostError, NackError, redactError, wrapError, type RelayActorsError } from './errors.ts';
+import {
+  AckTimeoutError,
+  ConnectionLostError,
+  NackError,
+  redactError,
+  wrapError,
+  type RelayActorsError,
+} from './errors.ts';
 import { initialHealth, successRatio, type RelayHealth } from './health.ts';
 import { urlRedactor, type ResolvedRelayOptions } from './options.ts';
 import { clockNow, sharedScheduler, type Cancel, type Scheduler } from './scheduler.ts';
@@ -93,7 +100,8 @@ export class RelayRuntime<Out = unknown, In = unknown> {
 
   /** Publishes a telemetry event, with the dial URL's secrets hidden in its texts and errors. */
   emit(event: RelayEventInput): void {
-    if (this.events.observed) this.events.next({ ...this.redactEvent(event), url: this.url, at: this.now() } as RelayEvent);
+    if (this.events.observed)
+      this.events.next({ ...this.redactEvent(event), url: this.url, at: this.now() } as RelayEvent);
   }
 
   /**
@@ -103,7 +111,8 @@ export class RelayRuntime<Out = unknown, In = unknown> {
   private redactEvent<E extends object>(event: E, depth = 1): E {
     let out: Record<string, unknown> | undefined;
     for (const [key, value] of Object.entries(event)) {
-      const record = depth > 0 && typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+      const record =
+        depth > 0 && typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
       const next = record ? this.redactEvent(value as object, depth - 1) : redactError(value, this.redact);
       if (next !== value) (out ??= { ...event } as Record<string, unknown>)[key] = next;
     }

@@ -86,13 +86,19 @@ const clamp01 = (x: number): number => (x < 0 ? 0 : x > 1 ? 1 : Number.isFinite(
  */
 export function scoreRelay(input: ScoreInput, options: ScoreOptions = DEFAULT_SCORE): RelayScore {
   const state = input.state === 'open' ? 1 : input.state === 'degraded' ? clamp01(options.degradedFactor) : 0;
-  const rtt = input.rttEwmaMs === null ? clamp01(options.unknownRtt) : clamp01(options.rttReferenceMs / (options.rttReferenceMs + Math.max(0, input.rttEwmaMs)));
+  const rtt =
+    input.rttEwmaMs === null
+      ? clamp01(options.unknownRtt)
+      : clamp01(options.rttReferenceMs / (options.rttReferenceMs + Math.max(0, input.rttEwmaMs)));
   const success = clamp01(input.successRatio);
   const stability = clamp01(1 - options.flapPenalty * input.recentFlaps);
   const w = options.weights;
   const total = w.rtt + w.success + w.stability;
   const quality = total > 0 ? (w.rtt * rtt + w.success * success + w.stability * stability) / total : 1;
-  return { score: round(state * quality), parts: { state: round(state), rtt: round(rtt), success: round(success), stability: round(stability) } };
+  return {
+    score: round(state * quality),
+    parts: { state: round(state), rtt: round(rtt), success: round(success), stability: round(stability) },
+  };
 }
 
 /** Scores are for ranking and display: four decimals keep telemetry readable and comparisons stable. */

@@ -26,7 +26,8 @@ export interface SelectionOptions {
 export const DEFAULT_SELECTION: Readonly<SelectionOptions> = Object.freeze({ strategy: 'primary', margin: 0.1, k: 3 });
 
 /** Why the primary is what it is. */
-export type PrimaryReason = 'first-usable' | 'primary-unusable' | 'better-by-margin' | 'kept' | 'none-usable' | 'primary-removed';
+export type PrimaryReason =
+  'first-usable' | 'primary-unusable' | 'better-by-margin' | 'kept' | 'none-usable' | 'primary-removed';
 
 /**
  * Usable candidates, best first; ties keep configuration order (a stable sort), so equal relays do not swap.
@@ -47,7 +48,11 @@ export function rankUsable(candidates: readonly Candidate[]): Candidate[] {
  * choosePrimary('a', [a(0.80), b(0.85)], 0.1) // { key: 'a', reason: 'kept' }
  * choosePrimary('a', [a(0.30), b(0.85)], 0.1) // { key: 'b', reason: 'better-by-margin' }
  */
-export function choosePrimary(current: string | null, candidates: readonly Candidate[], margin: number): { key: string | null; reason: PrimaryReason } {
+export function choosePrimary(
+  current: string | null,
+  candidates: readonly Candidate[],
+  margin: number,
+): { key: string | null; reason: PrimaryReason } {
   // One pass, no allocation: pools call this on every health sample of every relay.
   let best: Candidate | undefined;
   let incumbent: Candidate | undefined;
@@ -59,6 +64,7 @@ export function choosePrimary(current: string | null, candidates: readonly Candi
   if (current === null) return { key: best.key, reason: 'first-usable' };
   if (!incumbent) return { key: best.key, reason: 'primary-removed' };
   if (!incumbent.usable) return { key: best.key, reason: 'primary-unusable' };
-  if (best.key !== current && best.score.score > incumbent.score.score + margin) return { key: best.key, reason: 'better-by-margin' };
+  if (best.key !== current && best.score.score > incumbent.score.score + margin)
+    return { key: best.key, reason: 'better-by-margin' };
   return { key: current, reason: 'kept' };
 }

@@ -75,7 +75,11 @@ export type RelayEvent = { url: string; at: number } & (
 );
 
 /** Distributes `Omit` over the event union. */
-export type RelayEventInput = RelayEvent extends infer E ? (E extends RelayEvent ? Omit<E, 'url' | 'at'> : never) : never;
+export type RelayEventInput = RelayEvent extends infer E
+  ? E extends RelayEvent
+    ? Omit<E, 'url' | 'at'>
+    : never
+  : never;
 
 /** One relay as the pool sees it: health plus score parts, primary marked. */
 export interface PoolRelayHealth {
@@ -109,7 +113,14 @@ export type PoolEvent =
   | RelayEvent
   | ({ url: null; at: number } & (
       | { type: 'pool-state'; state: PoolStatus['state'] }
-      | { type: 'failover'; from: string | null; to: string | null; reason: string; scoreFrom: number | null; scoreTo: number | null }
+      | {
+          type: 'failover';
+          from: string | null;
+          to: string | null;
+          reason: string;
+          scoreFrom: number | null;
+          scoreTo: number | null;
+        }
       | { type: 'outbox-overflow'; limit: 'messages' | 'bytes'; size: number; bytes: number }
       | { type: 'message-expired'; id: string | null }
       | { type: 'session-expired'; rejected: number }

@@ -20,7 +20,11 @@ const detectors = new WeakMap<Clock, Map<string, WakeDetector>>();
  * @example
  * const off = wakeDetector(clock, { gap: 15000, checkEvery: 5000 }).subscribe((ms) => console.log('slept', ms));
  */
-export function wakeDetector(clock: Clock, settings: { gap: number; checkEvery: number }, now: () => number = () => clockNow(clock)): WakeDetector {
+export function wakeDetector(
+  clock: Clock,
+  settings: { gap: number; checkEvery: number },
+  now: () => number = () => clockNow(clock),
+): WakeDetector {
   let byKey = detectors.get(clock);
   if (!byKey) detectors.set(clock, (byKey = new Map()));
   const key = `${settings.gap}:${settings.checkEvery}`;
@@ -41,7 +45,11 @@ export function wakeDetector(clock: Clock, settings: { gap: number; checkEvery: 
  * now = 60_000;          // the machine "slept"
  * clock.increment(5000); // the check runs 55 s late: logs 'woke after 55000'
  */
-export function createWakeDetector(clock: Clock, settings: { gap: number; checkEvery: number }, now: () => number): WakeDetector {
+export function createWakeDetector(
+  clock: Clock,
+  settings: { gap: number; checkEvery: number },
+  now: () => number,
+): WakeDetector {
   const listeners = new Set<(sleptMs: number) => void>();
   const scheduler = sharedScheduler(clock);
   let cancel: Cancel | undefined;

@@ -3,7 +3,9 @@ import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, isStableConnection } fro
 
 describe('backoff', () => {
   it('grows the ceiling exponentially and caps it', () => {
-    expect([1, 2, 3, 4, 5, 6, 7].map((a) => backoffCeiling(a, DEFAULT_BACKOFF))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    expect([1, 2, 3, 4, 5, 6, 7].map((a) => backoffCeiling(a, DEFAULT_BACKOFF))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 30000, 30000,
+    ]);
     expect(backoffCeiling(10_000, DEFAULT_BACKOFF)).toBe(30000);
   });
 

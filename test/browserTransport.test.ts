@@ -9,7 +9,11 @@ import { startTestRelay } from '../testkit/testRelay.ts';
 
 const WAIT_MS = 5000;
 
-type Ev = { type: 'open' } | { type: 'message'; data: Frame; isBinary: boolean } | { type: 'pong' } | { type: 'close'; info: DisconnectInfo };
+type Ev =
+  | { type: 'open' }
+  | { type: 'message'; data: Frame; isBinary: boolean }
+  | { type: 'pong' }
+  | { type: 'close'; info: DisconnectInfo };
 
 function recorder(react?: (ev: Ev) => void) {
   const events: Ev[] = [];
@@ -32,7 +36,10 @@ function recorder(react?: (ev: Ev) => void) {
     onPong: () => push({ type: 'pong' }),
     onClose: (info) => push({ type: 'close', info }),
   };
-  const wait = <T extends Ev['type']>(type: T, match: (e: Extract<Ev, { type: T }>) => boolean = () => true): Promise<Extract<Ev, { type: T }>> => {
+  const wait = <T extends Ev['type']>(
+    type: T,
+    match: (e: Extract<Ev, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<Ev, { type: T }>> => {
     const test = (e: Ev) => e.type === type && match(e as Extract<Ev, { type: T }>);
     const found = events.find(test);
     if (found) return Promise.resolve(found as Extract<Ev, { type: T }>);
@@ -158,7 +165,9 @@ describe('browserTransport', () => {
   });
 
   it('offers protocols and ignores headers', async () => {
-    const { url, nextConnection } = await wsServer({ handleProtocols: (p) => (p.has('relay.v1') ? 'relay.v1' : false) });
+    const { url, nextConnection } = await wsServer({
+      handleProtocols: (p) => (p.has('relay.v1') ? 'relay.v1' : false),
+    });
     const conn = nextConnection();
     const { rec } = dial(url, { protocols: ['relay.v1'], headers: { 'x-token': 'abc' } });
     await rec.wait('open');
@@ -177,7 +186,7 @@ describe('browserTransport', () => {
     expect(await rec.closed()).toEqual({ code: 4002, reason: 'bye', wasClean: true });
   });
 
-  it('a close frame without a TCP close: reported at the platform\'s close, with the code; send throws meanwhile', async () => {
+  it("a close frame without a TCP close: reported at the platform's close, with the code; send throws meanwhile", async () => {
     const relay = await startTestRelay();
     cleanups.push(() => relay.close());
     const platformWaitMs = 150;
@@ -188,7 +197,12 @@ describe('browserTransport', () => {
         instances.push(this);
       }
     }
-    const { socket, rec } = dial(relay.url, { closeTimeout: 10 }, undefined, PlatformWithTimer as unknown as typeof globalThis.WebSocket);
+    const { socket, rec } = dial(
+      relay.url,
+      { closeTimeout: 10 },
+      undefined,
+      PlatformWithTimer as unknown as typeof globalThis.WebSocket,
+    );
     await rec.wait('open');
     const sentAt = performance.now();
     relay.closeFrameOnly(1001, 'going away');

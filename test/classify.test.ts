@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { DisconnectInfo } from '../adapters/types.ts';
 import { classifyClose } from '../machines/classify.ts';
 
-const close = (code: number, extra: Partial<DisconnectInfo> = {}): DisconnectInfo => ({ code, reason: '', wasClean: code !== 1006, ...extra });
+const close = (code: number, extra: Partial<DisconnectInfo> = {}): DisconnectInfo => ({
+  code,
+  reason: '',
+  wasClean: code !== 1006,
+  ...extra,
+});
 
 describe('close classifier', () => {
   it.each([400, 401, 403, 404, 426])('upgrade %i is fatal', (status) => {
@@ -10,7 +15,11 @@ describe('close classifier', () => {
   });
 
   it.each([429, 500, 502, 503])('upgrade %i is retried, honouring Retry-After', (status) => {
-    expect(classifyClose(close(1006, { status, retryAfterMs: 2000 }))).toEqual({ action: 'retry', reason: `upgrade ${status}`, delayMs: 2000 });
+    expect(classifyClose(close(1006, { status, retryAfterMs: 2000 }))).toEqual({
+      action: 'retry',
+      reason: `upgrade ${status}`,
+      delayMs: 2000,
+    });
   });
 
   it.each([1002, 1003, 1007, 1008, 1010])('close %i is fatal', (code) => {
@@ -32,12 +41,18 @@ describe('close classifier', () => {
 
   it('our own timeouts are retried, a rejected hello is fatal', () => {
     expect(classifyClose(close(1006, { local: 'heartbeat-timeout' })).action).toBe('retry');
-    expect(classifyClose(close(1008, { local: 'handshake-rejected', reason: 'bad token' }))).toEqual({ action: 'fatal', reason: 'hello rejected: bad token' });
+    expect(classifyClose(close(1008, { local: 'handshake-rejected', reason: 'bad token' }))).toEqual({
+      action: 'fatal',
+      reason: 'hello rejected: bad token',
+    });
   });
 
   it('the user decides first, then the protocol, then the defaults', () => {
-    const protocol = { classify: (i: DisconnectInfo) => (i.code === 4100 ? ({ action: 'reauth', reason: 'auth' } as const) : undefined) };
-    const user = (i: DisconnectInfo) => (i.code === 1008 ? ({ action: 'retry', reason: 'user says retry' } as const) : undefined);
+    const protocol = {
+      classify: (i: DisconnectInfo) => (i.code === 4100 ? ({ action: 'reauth', reason: 'auth' } as const) : undefined),
+    };
+    const user = (i: DisconnectInfo) =>
+      i.code === 1008 ? ({ action: 'retry', reason: 'user says retry' } as const) : undefined;
     expect(classifyClose(close(1008), { user, protocol }).action).toBe('retry');
     expect(classifyClose(close(4100), { user, protocol }).action).toBe('reauth');
     expect(classifyClose(close(1002), { user, protocol }).action).toBe('fatal');

@@ -19,7 +19,8 @@ describe('relay-actors demo', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/inspector: http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+/);
-    for (const fault of ['crashes', 'half-open', 'slow link', 'HTTP 401', 'retries it by hand']) expect(r.out).toContain(fault);
+    for (const fault of ['crashes', 'half-open', 'slow link', 'HTTP 401', 'retries it by hand'])
+      expect(r.out).toContain(fault);
     expect(r.out).toMatch(/relay A failed: upgrade 401/);
     expect(r.out).toMatch(/relay A connecting → failed/);
     expect(r.out).toMatch(/relay A failed → connecting/);
@@ -66,7 +67,9 @@ describe('relay-actors demo --json', () => {
 
 describe('relay-actors --version', () => {
   it('prints the version of package.json', async () => {
-    const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     const r = await run(['--version'], 15_000);
     expect(r.code).toBe(0);
     expect(r.out).toBe(`${version}\n`);
@@ -77,10 +80,16 @@ describe('relay-actors watch', () => {
   it('prints health lines for live relays and exits 0', async () => {
     const a = await startTestRelay();
     const b = await startTestRelay();
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const r = await run(['watch', a.url, b.url, '--json', '--timeout', '1.5', '--interval', '0.4'], 20_000);
     expect(r.code).toBe(0);
-    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const health = lines.filter((l) => l.kind === 'health');
     expect(health.some((l) => l.url === a.url && l.state === 'open')).toBe(true);
     expect(health.some((l) => l.url === b.url && l.state === 'open')).toBe(true);
@@ -100,9 +109,15 @@ describe('relay-actors watch', () => {
   it('watches a real Nostr relay implementation with --protocol nostr', async () => {
     const relay = await startNostrRelay();
     cleanups.push(() => relay.close());
-    const r = await run(['watch', relay.url, '--protocol', 'nostr', '--json', '--timeout', '1.5', '--interval', '0.5'], 20_000);
+    const r = await run(
+      ['watch', relay.url, '--protocol', 'nostr', '--json', '--timeout', '1.5', '--interval', '0.5'],
+      20_000,
+    );
     expect(r.code).toBe(0);
-    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.kind === 'health' && l.url === relay.url && l.state === 'open')).toBe(true);
   });
 

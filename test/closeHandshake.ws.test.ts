@@ -52,44 +52,49 @@ describe('a close frame without a TCP close', () => {
   it.each([
     [1001, 'going away'],
     [1012, 'service restart'],
-  ])('%i: leaves open at once with the code, rejects sends, drops the socket after closeTimeout, reconnects', async (code, reason) => {
-    const base = handleCounts();
-    const s = await hostileServer();
-    const cap = capturingTransport();
-    const w = relayTo(s.url, { transport: cap.transport, closeTimeout: CLOSE_TIMEOUT, ...SLOW_FIRST_RETRY });
-    w.relay.start();
-    await w.relay.waitFor('open');
-    await roundTrip(w, 1);
-    const first = cap.sockets[0]!;
+  ])(
+    '%i: leaves open at once with the code, rejects sends, drops the socket after closeTimeout, reconnects',
+    async (code, reason) => {
+      const base = handleCounts();
+      const s = await hostileServer();
+      const cap = capturingTransport();
+      const w = relayTo(s.url, { transport: cap.transport, closeTimeout: CLOSE_TIMEOUT, ...SLOW_FIRST_RETRY });
+      w.relay.start();
+      await w.relay.waitFor('open');
+      await roundTrip(w, 1);
+      const first = cap.sockets[0]!;
 
-    const sentAt = performance.now();
-    const left = w.relay.waitFor('reconnecting', LEAVE_OPEN_BOUND);
-    expect(s.closeFrameOnly(code, reason)).toBe(1);
-    await left;
-    const leftAfterMs = performance.now() - sentAt;
-    // Left before TCP ended: the server still holds it, and we have not dropped it yet.
-    expect(first.readyState).toBe(WebSocket.CLOSING);
-    expect(w.relay.status().lastClose).toMatchObject({ code, reason, verdict: { action: 'retry' } });
-    expect(delays(w)).toHaveLength(1);
+      const sentAt = performance.now();
+      const left = w.relay.waitFor('reconnecting', LEAVE_OPEN_BOUND);
+      expect(s.closeFrameOnly(code, reason)).toBe(1);
+      await left;
+      const leftAfterMs = performance.now() - sentAt;
+      // Left before TCP ended: the server still holds it, and we have not dropped it yet.
+      expect(first.readyState).toBe(WebSocket.CLOSING);
+      expect(w.relay.status().lastClose).toMatchObject({ code, reason, verdict: { action: 'retry' } });
+      expect(delays(w)).toHaveLength(1);
 
-    // A send now is refused as for any relay that is not open; nothing is written to the closing socket.
-    await expect(w.relay.send({ type: 'echo', n: 2 })).rejects.toBeInstanceOf(NotOpenError);
-    expect(cap.writesNotOpen).toEqual([]);
+      // A send now is refused as for any relay that is not open; nothing is written to the closing socket.
+      await expect(w.relay.send({ type: 'echo', n: 2 })).rejects.toBeInstanceOf(NotOpenError);
+      expect(cap.writesNotOpen).toEqual([]);
 
-    await waitUntil(() => first.readyState === WebSocket.CLOSED, CLOSE_TIMEOUT + 1000, 'the socket to be dropped');
-    const droppedAfterMs = performance.now() - sentAt;
-    expect(droppedAfterMs).toBeGreaterThanOrEqual(CLOSE_TIMEOUT - 5);
-    console.info(`close frame ${code}: left open after ${leftAfterMs.toFixed(1)} ms, socket dropped after ${droppedAfterMs.toFixed(0)} ms`);
+      await waitUntil(() => first.readyState === WebSocket.CLOSED, CLOSE_TIMEOUT + 1000, 'the socket to be dropped');
+      const droppedAfterMs = performance.now() - sentAt;
+      expect(droppedAfterMs).toBeGreaterThanOrEqual(CLOSE_TIMEOUT - 5);
+      console.info(
+        `close frame ${code}: left open after ${leftAfterMs.toFixed(1)} ms, socket dropped after ${droppedAfterMs.toFixed(0)} ms`,
+      );
 
-    await w.relay.waitFor('open', 3000);
-    await roundTrip(w, 3);
-    expect(cap.sockets).toHaveLength(2);
+      await w.relay.waitFor('open', 3000);
+      await roundTrip(w, 3);
+      expect(cap.sockets).toHaveLength(2);
 
-    await w.relay.stop();
-    await waitUntil(() => allClosed(cap.sockets), CLOSE_TIMEOUT + 1000, 'every socket of ours to be gone');
-    await s.close();
-    await expectNoLeaks(base);
-  });
+      await w.relay.stop();
+      await waitUntil(() => allClosed(cap.sockets), CLOSE_TIMEOUT + 1000, 'every socket of ours to be gone');
+      await s.close();
+      await expectNoLeaks(base);
+    },
+  );
 
   it('1008: failed (fatal), no reconnect, and the socket is still dropped after closeTimeout', async () => {
     const base = handleCounts();
@@ -102,7 +107,11 @@ describe('a close frame without a TCP close', () => {
     const left = w.relay.waitFor('failed', LEAVE_OPEN_BOUND);
     s.closeFrameOnly(1008, 'policy violation');
     await left;
-    expect(w.relay.status().lastClose).toMatchObject({ code: 1008, reason: 'policy violation', verdict: { action: 'fatal' } });
+    expect(w.relay.status().lastClose).toMatchObject({
+      code: 1008,
+      reason: 'policy violation',
+      verdict: { action: 'fatal' },
+    });
     await expect(w.relay.send({ type: 'echo', n: 1 })).rejects.toBeInstanceOf(RelayFailedError);
     expect(cap.writesNotOpen).toEqual([]);
 

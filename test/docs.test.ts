@@ -41,7 +41,8 @@ async function convert(): Promise<{ project: ProjectReflection | undefined; mess
   const project = await app.convert();
   if (project) app.validate(project);
   const messages = [...logger.messages];
-  if (bootstrapProblems > 0) messages.unshift(`${bootstrapProblems} warning(s)/error(s) while reading the options (printed above)`);
+  if (bootstrapProblems > 0)
+    messages.unshift(`${bootstrapProblems} warning(s)/error(s) while reading the options (printed above)`);
   return { project, messages };
 }
 

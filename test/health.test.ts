@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ewma, initialHealth, OUTCOME_WINDOW, recordAlive, recordFlap, recordMissedPong, recordOutcome, recordRtt, successRatio } from '../machines/health.ts';
+import {
+  ewma,
+  initialHealth,
+  OUTCOME_WINDOW,
+  recordAlive,
+  recordFlap,
+  recordMissedPong,
+  recordOutcome,
+  recordRtt,
+  successRatio,
+} from '../machines/health.ts';
 
 describe('health', () => {
   it('averages RTT with an EWMA', () => {

@@ -65,7 +65,10 @@ describe('dead links and relays without ping support', () => {
     w.relay.start();
     const [client] = await s.waitForConnections(1);
     client!.on('ping', () => {
-      const timer = setTimeout(() => client!.readyState === client!.OPEN && client!.send(JSON.stringify({ type: 'note' })), 125);
+      const timer = setTimeout(
+        () => client!.readyState === client!.OPEN && client!.send(JSON.stringify({ type: 'note' })),
+        125,
+      );
       client!.once('close', () => clearTimeout(timer));
     });
     await w.relay.waitFor('open');

@@ -9,15 +9,29 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createActor, createMachine, setup } from 'xstate';
 import { createRelay, createRelayPool, InvalidOptionError, poolMachine, relayMachine } from '../index.ts';
-import { activeStateIds, machineGraph, serveInspector, stateIds, type FeedMessage, type InspectorServer } from '../inspector/index.ts';
+import {
+  activeStateIds,
+  machineGraph,
+  serveInspector,
+  stateIds,
+  type FeedMessage,
+  type InspectorServer,
+} from '../inspector/index.ts';
 import { startTestRelay, type TestRelay } from '../testkit/index.ts';
 import { cleanupAfterEach, expectNoLeaks, handleCounts, waitUntil } from './helpers.ts';
 
-const FAST = { heartbeat: { interval: 200, timeout: 200, maxMissed: 2 }, backoff: { base: 30, max: 200, stableAfter: 200 }, closeTimeout: 300 };
+const FAST = {
+  heartbeat: { interval: 200, timeout: 200, maxMissed: 2 },
+  backoff: { base: 30, max: 200, stableAfter: 200 },
+  closeTimeout: 300,
+};
 const cleanups = cleanupAfterEach();
 
 /** A feed client that records every message. */
-async function listen(url: string, headers: Record<string, string> = {}): Promise<{ messages: FeedMessage[]; text: string[]; ws: WebSocket }> {
+async function listen(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ messages: FeedMessage[]; text: string[]; ws: WebSocket }> {
   const ws = new WebSocket(url, { headers });
   const messages: FeedMessage[] = [];
   const text: string[] = [];
@@ -44,7 +58,9 @@ function refusal(url: string, headers: Record<string, string> = {}): Promise<num
 
 const items = (messages: FeedMessage[]) => messages.flatMap((m) => (m.type === 'batch' ? m.items : []));
 
-async function poolWithInspector(n = 2): Promise<{ relays: TestRelay[]; pool: ReturnType<typeof createRelayPool>; inspector: InspectorServer }> {
+async function poolWithInspector(
+  n = 2,
+): Promise<{ relays: TestRelay[]; pool: ReturnType<typeof createRelayPool>; inspector: InspectorServer }> {
   const relays = await Promise.all(Array.from({ length: n }, () => startTestRelay()));
   cleanups.push(() => Promise.all(relays.map((r) => r.close())));
   const pool = createRelayPool({ relays: relays.map((r) => r.url), ...FAST }).start();
@@ -72,10 +88,16 @@ describe('machineGraph', () => {
       'relay.closed',
     ]);
     const reconnecting = relay.root.states.find((s) => s.key === 'reconnecting')!;
-    expect(reconnecting.transitions).toContainEqual(expect.objectContaining({ kind: 'after', label: 'after RECONNECT_DELAY', targets: ['relay.live'] }));
+    expect(reconnecting.transitions).toContainEqual(
+      expect.objectContaining({ kind: 'after', label: 'after RECONNECT_DELAY', targets: ['relay.live'] }),
+    );
     const live = relay.root.states.find((s) => s.key === 'live')!;
     expect(live.invoke).toEqual(['connection']);
-    expect(live.transitions.filter((t) => t.event === 'CONNECTION_LOST').map((t) => t.guard)).toEqual(['isFatal', 'attemptsExhausted', null]);
+    expect(live.transitions.filter((t) => t.event === 'CONNECTION_LOST').map((t) => t.guard)).toEqual([
+      'isFatal',
+      'attemptsExhausted',
+      null,
+    ]);
     expect(stateIds(machineGraph(poolMachine))).toContain('pool.running.expired');
     // Plain data: it survives JSON.
     expect(JSON.parse(JSON.stringify(relay))).toEqual(relay);
@@ -88,12 +110,19 @@ describe('machineGraph', () => {
       states: { a: { always: { target: 'b', guard: 'ready' } }, b: { on: { GO: 'a' } } },
     });
     const a = machineGraph(m).root.states[0]!;
-    expect(a.transitions).toEqual([{ kind: 'always', event: '', label: 'always [ready]', targets: ['m.b'], guard: 'ready' }]);
+    expect(a.transitions).toEqual([
+      { kind: 'always', event: '', label: 'always [ready]', targets: ['m.b'], guard: 'ready' },
+    ]);
   });
 
   it('resolves the active state ids of a snapshot value', () => {
     const g = machineGraph(relayMachine);
-    expect(activeStateIds(g, { live: { connecting: 'dialing' } })).toEqual(['relay', 'relay.live', 'relay.live.connecting', 'relay.live.connecting.dialing']);
+    expect(activeStateIds(g, { live: { connecting: 'dialing' } })).toEqual([
+      'relay',
+      'relay.live',
+      'relay.live.connecting',
+      'relay.live.connecting.dialing',
+    ]);
     expect(activeStateIds(g, 'reconnecting')).toEqual(['relay', 'relay.reconnecting']);
   });
 });
@@ -136,7 +165,16 @@ describe('serveInspector', () => {
     const onError = (e: unknown) => thrown.push(e);
     process.on('uncaughtException', onError);
     cleanups.push(async () => void process.off('uncaughtException', onError));
-    const request = ['GET /feed HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n');
+    const request = [
+      'GET /feed HTTP/1.1',
+      'Host: 127.0.0.1',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version: 13',
+      '',
+      '',
+    ].join('\r\n');
     const closed: Array<Promise<void>> = [];
     for (let i = 0; i < 40; i++) {
       await new Promise<void>((resolve) => {
@@ -185,13 +223,32 @@ describe('serveInspector', () => {
 
     const victim = pool.status().relays[0]!.url;
     await relays[0]!.kill();
-    await waitUntil(() => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'reconnecting'), 5000, 'reconnecting in the log');
+    await waitUntil(
+      () => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'reconnecting'),
+      5000,
+      'reconnecting in the log',
+    );
     const entry = items(feed.messages).find((i) => i.type === 'log' && i.entry.to === 'reconnecting');
-    expect(entry).toMatchObject({ entry: { event: 'CONNECTION_LOST', from: 'live.open', reason: expect.stringMatching(/^close 1006 .*retry.*retry in \d+ ms/) } });
+    expect(entry).toMatchObject({
+      entry: {
+        event: 'CONNECTION_LOST',
+        from: 'live.open',
+        reason: expect.stringMatching(/^close 1006 .*retry.*retry in \d+ ms/),
+      },
+    });
     expect(items(feed.messages)).toContainEqual(expect.objectContaining({ type: 'state', value: 'reconnecting' }));
-    expect(items(feed.messages)).toContainEqual(expect.objectContaining({ type: 'health', health: expect.objectContaining({ url: victim }) }));
+    expect(items(feed.messages)).toContainEqual(
+      expect.objectContaining({ type: 'health', health: expect.objectContaining({ url: victim }) }),
+    );
     await relays[0]!.restart();
-    await waitUntil(() => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'live.open' && i.entry.actor.includes(new URL(victim).host)), 10_000, 'open again');
+    await waitUntil(
+      () =>
+        items(feed.messages).some(
+          (i) => i.type === 'log' && i.entry.to === 'live.open' && i.entry.actor.includes(new URL(victim).host),
+        ),
+      10_000,
+      'open again',
+    );
     // A new page gets the same picture as the first one has now.
     const second = await listen(inspector.feedUrl);
     await waitUntil(() => second.messages.length > 0, 2000, 'second init');
@@ -210,12 +267,23 @@ describe('serveInspector', () => {
     await waitUntil(() => items(feed.messages).some((i) => i.type === 'gone'), 2000, 'gone');
     const gone = items(feed.messages).find((i) => i.type === 'gone');
     expect(gone).toEqual({ type: 'gone', actor: `relay:${new URL(url).href}` });
-    const snapshot = async () => (await (await fetch(inspector.url.replace('/?', '/snapshot.json?'))).json()) as Extract<FeedMessage, { type: 'init' }>;
+    const snapshot = async () =>
+      (await (await fetch(inspector.url.replace('/?', '/snapshot.json?'))).json()) as Extract<
+        FeedMessage,
+        { type: 'init' }
+      >;
     expect((await snapshot()).actors.map((a) => a.label)).toEqual(['pool', pool.status().relays[0]!.url]);
     expect((await snapshot()).health).toHaveLength(1);
 
     await pool.addRelay(relays[1]!.url).waitFor('open');
-    await waitUntil(() => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'live.open' && i.entry.actor === gone?.actor), 5000, 'open again');
+    await waitUntil(
+      () =>
+        items(feed.messages).some(
+          (i) => i.type === 'log' && i.entry.to === 'live.open' && i.entry.actor === gone?.actor,
+        ),
+      5000,
+      'open again',
+    );
     const after = await snapshot();
     expect(after.actors.map((a) => [a.label, a.value])).toEqual([
       ['pool', { running: 'online' }],
@@ -234,8 +302,15 @@ describe('serveInspector', () => {
     await removed;
     await again.waitFor('open');
     const id = `relay:${new URL(url).href}`;
-    await waitUntil(() => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'live.open' && i.entry.actor === id), 5000, 'open again');
-    const snapshot = (await (await fetch(inspector.url.replace('/?', '/snapshot.json?'))).json()) as Extract<FeedMessage, { type: 'init' }>;
+    await waitUntil(
+      () => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'live.open' && i.entry.actor === id),
+      5000,
+      'open again',
+    );
+    const snapshot = (await (await fetch(inspector.url.replace('/?', '/snapshot.json?'))).json()) as Extract<
+      FeedMessage,
+      { type: 'init' }
+    >;
     expect(snapshot.actors.map((a) => [a.label, a.value])).toEqual([
       ['pool', { running: 'online' }],
       [relays[0]!.url, { live: 'open' }],
@@ -256,9 +331,17 @@ describe('serveInspector', () => {
     cleanups.push(() => inspector.close());
     const feed = await listen(inspector.feedUrl);
     await server.kill();
-    await waitUntil(() => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'reconnecting'), 5000, 'reconnecting');
+    await waitUntil(
+      () => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'reconnecting'),
+      5000,
+      'reconnecting',
+    );
     await server.restart();
-    await waitUntil(() => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'live.open'), 10_000, 'open');
+    await waitUntil(
+      () => items(feed.messages).some((i) => i.type === 'log' && i.entry.to === 'live.open'),
+      10_000,
+      'open',
+    );
     const snapshot = await (await fetch(inspector.url.replace('/?', '/snapshot.json?'))).text();
     for (const text of [...feed.text, snapshot]) {
       expect(text).not.toContain('hunter2');
@@ -279,17 +362,29 @@ describe('serveInspector', () => {
     const feed = await listen(inspector.feedUrl);
     await waitUntil(() => feed.messages.length > 0, 2000, 'init');
     const init = feed.messages[0]!;
-    expect(init.type === 'init' && init.actors.map((a) => [a.id, a.label, a.value])).toEqual([[`relay:${relay.url}`, relay.url, { live: 'open' }]]);
+    expect(init.type === 'init' && init.actors.map((a) => [a.id, a.label, a.value])).toEqual([
+      [`relay:${relay.url}`, relay.url, { live: 'open' }],
+    ]);
     expect(init.type === 'init' && init.health.map((h) => h.actor)).toEqual([`relay:${relay.url}`]);
 
-    const toggle = createActor(createMachine({ id: 'toggle', initial: 'off', states: { off: { on: { FLIP: 'on' } }, on: { on: { FLIP: 'off' } } } })).start();
+    const toggle = createActor(
+      createMachine({
+        id: 'toggle',
+        initial: 'off',
+        states: { off: { on: { FLIP: 'on' } }, on: { on: { FLIP: 'off' } } },
+      }),
+    ).start();
     cleanups.push(async () => toggle.stop());
     const bare = await serveInspector(toggle, { batchMs: 5 });
     cleanups.push(() => bare.close());
     const bareFeed = await listen(bare.feedUrl);
     await waitUntil(() => bareFeed.messages.length > 0, 2000, 'init');
     toggle.send({ type: 'FLIP' });
-    await waitUntil(() => items(bareFeed.messages).some((i) => i.type === 'log' && i.entry.event === 'FLIP' && i.entry.to === 'on'), 2000, 'FLIP logged');
+    await waitUntil(
+      () => items(bareFeed.messages).some((i) => i.type === 'log' && i.entry.event === 'FLIP' && i.entry.to === 'on'),
+      2000,
+      'FLIP logged',
+    );
   });
 
   it('throws a typed error naming a bad option', async () => {

@@ -8,7 +8,11 @@ describe('jsonProtocol: decode', () => {
   const p = jsonProtocol();
 
   it('decodes application messages, with a string id when present', () => {
-    expect(p.decode('{"type":"event","id":"e1","n":1}', false)).toEqual({ kind: 'message', message: { type: 'event', id: 'e1', n: 1 }, id: 'e1' });
+    expect(p.decode('{"type":"event","id":"e1","n":1}', false)).toEqual({
+      kind: 'message',
+      message: { type: 'event', id: 'e1', n: 1 },
+      id: 'e1',
+    });
     expect(p.decode('{"n":1}', false)).toEqual({ kind: 'message', message: { n: 1 } });
     expect(p.decode('{"id":42}', false)).toEqual({ kind: 'message', message: { id: 42 } });
   });
@@ -18,9 +22,18 @@ describe('jsonProtocol: decode', () => {
     expect(p.decode('{"type":"pong","id":7}', false)).toEqual({ kind: 'pong', id: '7' });
     expect(p.decode('{"type":"pong"}', false)).toEqual({ kind: 'pong' });
     expect(p.decode('{"type":"hello-ack","ok":true}', false)).toEqual({ kind: 'hello-ack', ok: true });
-    expect(p.decode('{"type":"hello-ack","ok":false,"reason":"bad token"}', false)).toEqual({ kind: 'hello-ack', ok: false, reason: 'bad token' });
+    expect(p.decode('{"type":"hello-ack","ok":false,"reason":"bad token"}', false)).toEqual({
+      kind: 'hello-ack',
+      ok: false,
+      reason: 'bad token',
+    });
     expect(p.decode('{"type":"ack","id":"e1","ok":true}', false)).toEqual({ kind: 'ack', id: 'e1', ok: true });
-    expect(p.decode('{"type":"ack","id":"e1","ok":false,"reason":"rate limited"}', false)).toEqual({ kind: 'ack', id: 'e1', ok: false, reason: 'rate limited' });
+    expect(p.decode('{"type":"ack","id":"e1","ok":false,"reason":"rate limited"}', false)).toEqual({
+      kind: 'ack',
+      id: 'e1',
+      ok: false,
+      reason: 'rate limited',
+    });
   });
 
   it('ignores a server app-level ping', () => {
@@ -56,7 +69,11 @@ describe('jsonProtocol: decode', () => {
   it('with `types`, rejects unlisted or missing types as UNKNOWN_TYPE but keeps control frames', () => {
     const typed = jsonProtocol({ types: ['event'] });
     expect(typed.decode('{"type":"event"}', false)).toEqual({ kind: 'message', message: { type: 'event' } });
-    expect(typed.decode('{"type":"other"}', false)).toEqual({ kind: 'invalid', code: 'UNKNOWN_TYPE', reason: 'unknown message type "other"' });
+    expect(typed.decode('{"type":"other"}', false)).toEqual({
+      kind: 'invalid',
+      code: 'UNKNOWN_TYPE',
+      reason: 'unknown message type "other"',
+    });
     expect(typed.decode('{"n":1}', false)).toMatchObject({ kind: 'invalid', code: 'UNKNOWN_TYPE' });
     expect(typed.decode('{"type":"pong","id":"1"}', false)).toEqual({ kind: 'pong', id: '1' });
     expect(typed.decode('{"type":"ack","id":"1","ok":true}', false)).toMatchObject({ kind: 'ack' });
@@ -139,7 +156,10 @@ describe('jsonProtocol: hello, acks, name', () => {
 describe('jsonProtocol: classify', () => {
   it('declares listed close codes fatal and defers everything else', () => {
     const p = jsonProtocol({ fatalCloseCodes: [4001, 4003] });
-    expect(p.classify!({ code: 4001, reason: '', wasClean: true })).toEqual({ action: 'fatal', reason: 'close 4001 declared fatal by protocol' });
+    expect(p.classify!({ code: 4001, reason: '', wasClean: true })).toEqual({
+      action: 'fatal',
+      reason: 'close 4001 declared fatal by protocol',
+    });
     expect(p.classify!({ code: 4002, reason: '', wasClean: true })).toBeUndefined();
     expect(p.classify!({ code: 1006, reason: '', wasClean: false })).toBeUndefined();
   });

@@ -3,7 +3,11 @@ import { SimulatedClock } from 'xstate';
 import { memoryTransport, type MemoryConnection, type MemoryTransport } from '../adapters/memoryTransport.ts';
 import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../adapters/types.ts';
 
-type Ev = { type: 'open' } | { type: 'message'; data: Frame; isBinary: boolean } | { type: 'pong' } | { type: 'close'; info: DisconnectInfo };
+type Ev =
+  | { type: 'open' }
+  | { type: 'message'; data: Frame; isBinary: boolean }
+  | { type: 'pong' }
+  | { type: 'close'; info: DisconnectInfo };
 
 const URL = 'ws://relay.test';
 
@@ -48,14 +52,16 @@ function dial(transport: MemoryTransport, url = URL, dialOptions: DialOptions = 
   sync.inside = true;
   const raw = transport.connect(url, handlers, dialOptions);
   sync.inside = false;
-  const guard = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
-    sync.inside = true;
-    try {
-      return fn(...args);
-    } finally {
-      sync.inside = false;
-    }
-  };
+  const guard =
+    <A extends unknown[], R>(fn: (...args: A) => R) =>
+    (...args: A): R => {
+      sync.inside = true;
+      try {
+        return fn(...args);
+      } finally {
+        sync.inside = false;
+      }
+    };
   const socket: TransportSocket = {
     send: guard((d: Frame) => raw.send(d)),
     close: guard((c?: number, r?: string) => raw.close(c, r)),
@@ -339,7 +345,11 @@ describe('memoryTransport: faults', () => {
     server.send('never');
     await settle();
     expect(client.messages()).toEqual(['ok']);
-    expect(client.closeInfo()).toMatchObject({ code: 1009, wasClean: false, errorCode: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' });
+    expect(client.closeInfo()).toMatchObject({
+      code: 1009,
+      wasClean: false,
+      errorCode: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
+    });
     expect(server.allConnections[0]!.closeInfo?.code).toBe(1009);
   });
 
@@ -462,7 +472,7 @@ describe('memoryTransport: delay on a SimulatedClock', () => {
     expect(client.types()).toEqual(['open', 'close']);
   });
 
-  it('closeFrameOnly(): the client closes at once; the TCP kept up is dropped after the dial\'s closeTimeout', async () => {
+  it("closeFrameOnly(): the client closes at once; the TCP kept up is dropped after the dial's closeTimeout", async () => {
     const clock = new SimulatedClock();
     const m = setup({ clock });
     const ends: Array<[number, number]> = [];
@@ -475,7 +485,10 @@ describe('memoryTransport: delay on a SimulatedClock', () => {
     server.closeAll(4000); // ignored too: already closing
     await settle();
     for (const client of [quick, plain]) {
-      expect(client.events).toEqual([{ type: 'open' }, { type: 'close', info: { code: 1001, reason: 'going away', wasClean: true } }]);
+      expect(client.events).toEqual([
+        { type: 'open' },
+        { type: 'close', info: { code: 1001, reason: 'going away', wasClean: true } },
+      ]);
     }
     const [q, p] = server.allConnections as [MemoryConnection, MemoryConnection];
     expect([q.state, p.state]).toEqual(['closing', 'closing']);

@@ -17,7 +17,13 @@ const sk = generateSecretKey();
 const pk = getPublicKey(sk);
 const signer = (t: Parameters<typeof finalizeEvent>[0]) => finalizeEvent(t, sk) as NostrEvent;
 let n = 0;
-const note = (content: string): NostrEvent => signer({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [['t', 'relay-actors-test']], content: `${content} #${++n}` });
+const note = (content: string): NostrEvent =>
+  signer({
+    kind: 1,
+    created_at: Math.floor(Date.now() / 1000),
+    tags: [['t', 'relay-actors-test']],
+    content: `${content} #${++n}`,
+  });
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -31,7 +37,10 @@ async function nostrRelays(count: number, auth = false): Promise<NostrTestRelay[
 }
 
 type NostrPool = RelayPool<NostrEvent, NostrEvent, NostrFilter | NostrFilter[]>;
-function nostrPool(urls: string[], options: Partial<RelayPoolOptions<NostrEvent, NostrEvent, NostrFilter | NostrFilter[]>> = {}): { pool: NostrPool; events: PoolEvent[] } {
+function nostrPool(
+  urls: string[],
+  options: Partial<RelayPoolOptions<NostrEvent, NostrEvent, NostrFilter | NostrFilter[]>> = {},
+): { pool: NostrPool; events: PoolEvent[] } {
   const pool = createRelayPool<NostrEvent, NostrEvent, NostrFilter | NostrFilter[]>({
     relays: urls,
     transport: wsTransport(),
@@ -71,7 +80,9 @@ describe('pool over a real Nostr relay', () => {
     expect(sub.pool.status().relays[0]!.state).not.toBe('open'); // the subscriber is still away
 
     await waitUntil(() => got.length === 2, 5000, 'the missed event after the re-subscription');
-    const resubscribed = sub.events.filter((e): e is Extract<PoolEvent, { type: 'subscribed' }> => e.type === 'subscribed');
+    const resubscribed = sub.events.filter(
+      (e): e is Extract<PoolEvent, { type: 'subscribed' }> => e.type === 'subscribed',
+    );
     expect(resubscribed).toHaveLength(2);
     expect(resubscribed[1]!.since).toBe(before.created_at * 1000);
     expect(got.map((e) => e.id)).toEqual([before.id, during.id]); // `before` came back too (since overlap): dropped by id
@@ -80,7 +91,10 @@ describe('pool over a real Nostr relay', () => {
   it('an event on two relays is delivered once, to the subscription and to messages$', async () => {
     const relays = await nostrRelays(2);
     const sub = nostrPool(relays.map((r) => r.url));
-    const pub = nostrPool(relays.map((r) => r.url), { selection: { k: 2 } });
+    const pub = nostrPool(
+      relays.map((r) => r.url),
+      { selection: { k: 2 } },
+    );
     const got: NostrEvent[] = [];
     const all: NostrEvent[] = [];
     sub.pool.subscribe(FILTER).subscribe((e) => got.push(e));
@@ -112,7 +126,15 @@ describe('pool over a real Nostr relay', () => {
 
     // Mallory signs a note with our tag and claims it is ours (the id matches, the signature is hers); a genuine
     // note of ours has its content changed on the way (the id no longer matches).
-    const mallory = finalizeEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [['t', 'relay-actors-test']], content: 'send sats to mallory' }, generateSecretKey());
+    const mallory = finalizeEvent(
+      {
+        kind: 1,
+        created_at: Math.floor(Date.now() / 1000),
+        tags: [['t', 'relay-actors-test']],
+        content: 'send sats to mallory',
+      },
+      generateSecretKey(),
+    );
     const claimed = { ...mallory, pubkey: pk };
     const forged: NostrEvent = { ...claimed, id: getEventHash(claimed) };
     const tampered: NostrEvent = { ...note('genuine'), content: 'tampered' };
@@ -124,10 +146,18 @@ describe('pool over a real Nostr relay', () => {
     }
     // Both relays' markers seen: everything injected before them has been decoded.
     const errors = () => sub.events.flatMap((e) => (e.type === 'error' ? [e] : []));
-    await waitUntil(() => got.some((e) => e.id === marker.id) && errors().length === 4, 3000, 'the markers and four errors');
+    await waitUntil(
+      () => got.some((e) => e.id === marker.id) && errors().length === 4,
+      3000,
+      'the markers and four errors',
+    );
     expect(got.map((e) => e.id)).toEqual([marker.id]);
     expect(all.map((e) => e.id)).toEqual([marker.id]);
-    const reported = errors().map((e) => ({ url: e.url, detail: (e.error as ProtocolError).detail, code: e.error.code }));
+    const reported = errors().map((e) => ({
+      url: e.url,
+      detail: (e.error as ProtocolError).detail,
+      code: e.error.code,
+    }));
     expect(reported).toEqual(
       expect.arrayContaining(
         relays.flatMap((r) => [
@@ -151,15 +181,26 @@ describe('pool over a real Nostr relay', () => {
     const got: NostrEvent[] = [];
     sub.pool.subscribe(FILTER).subscribe((e) => got.push(e));
     await waitUntil(() => got.some((e) => e.id === event.id), 3000, 'the stored event after auth');
-    expect(sub.events.some((e) => e.type === 'subscription-closed' && e.reason.startsWith('auth-required:'))).toBe(true);
+    expect(sub.events.some((e) => e.type === 'subscription-closed' && e.reason.startsWith('auth-required:'))).toBe(
+      true,
+    );
     expect(sub.events.filter((e) => e.type === 'subscribed')).toHaveLength(2);
   });
 
   it('without a signer, an auth-required publish rejects with the relay reason', async () => {
     const [relay] = await nostrRelays(1, true);
-    const pool = createRelayPool<NostrEvent, NostrEvent, NostrFilter>({ relays: [relay!.url], transport: wsTransport(), protocol: nostrProtocol(), wake: false, closeTimeout: 100 }).start();
+    const pool = createRelayPool<NostrEvent, NostrEvent, NostrFilter>({
+      relays: [relay!.url],
+      transport: wsTransport(),
+      protocol: nostrProtocol(),
+      wake: false,
+      closeTimeout: 100,
+    }).start();
     cleanup.push(() => pool.stop());
-    await expect(pool.send(note('no signer'))).rejects.toMatchObject({ code: 'NACK', reason: expect.stringMatching(/^auth-required:/) });
+    await expect(pool.send(note('no signer'))).rejects.toMatchObject({
+      code: 'NACK',
+      reason: expect.stringMatching(/^auth-required:/),
+    });
   });
 });
 

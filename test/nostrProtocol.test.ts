@@ -9,7 +9,10 @@ const enc = new TextEncoder();
 
 /** A signed event as plain data: nostr-tools marks its events with a symbol key that `toEqual` would compare. */
 function signed(template: Partial<NostrEventTemplate> = {}): NostrEvent {
-  const { id, pubkey, created_at, kind, tags, content, sig } = finalizeEvent({ kind: 1, created_at: 1_700_000_000, tags: [], content: 'hello', ...template }, secretKey);
+  const { id, pubkey, created_at, kind, tags, content, sig } = finalizeEvent(
+    { kind: 1, created_at: 1_700_000_000, tags: [], content: 'hello', ...template },
+    secretKey,
+  );
   return { id, pubkey, created_at, kind, tags, content, sig };
 }
 
@@ -101,10 +104,24 @@ describe('nostrProtocol: decode', () => {
   });
 
   it('reads OK, EOSE, CLOSED, NOTICE and AUTH', () => {
-    expect(p.decode(JSON.stringify(['OK', event.id, true, '']), false)).toEqual({ kind: 'ack', id: event.id, ok: true, reason: '' });
-    expect(p.decode(JSON.stringify(['OK', event.id, false, 'blocked: no']), false)).toEqual({ kind: 'ack', id: event.id, ok: false, reason: 'blocked: no' });
+    expect(p.decode(JSON.stringify(['OK', event.id, true, '']), false)).toEqual({
+      kind: 'ack',
+      id: event.id,
+      ok: true,
+      reason: '',
+    });
+    expect(p.decode(JSON.stringify(['OK', event.id, false, 'blocked: no']), false)).toEqual({
+      kind: 'ack',
+      id: event.id,
+      ok: false,
+      reason: 'blocked: no',
+    });
     expect(p.decode('["EOSE","sub1"]', false)).toEqual({ kind: 'eose', subscription: 'sub1' });
-    expect(p.decode('["CLOSED","sub1","auth-required: log in"]', false)).toEqual({ kind: 'closed', subscription: 'sub1', reason: 'auth-required: log in' });
+    expect(p.decode('["CLOSED","sub1","auth-required: log in"]', false)).toEqual({
+      kind: 'closed',
+      subscription: 'sub1',
+      reason: 'auth-required: log in',
+    });
     expect(p.decode('["NOTICE","slow down"]', false)).toEqual({ kind: 'notice', text: 'slow down' });
     expect(p.decode('["AUTH","challenge-1"]', false)).toEqual({ kind: 'auth', challenge: 'challenge-1' });
   });
@@ -146,7 +163,11 @@ describe('nostrProtocol: decode', () => {
 
   it('rejects binary frames as BINARY and unknown verbs as UNKNOWN_TYPE', () => {
     expect(p.decode(enc.encode('["EOSE","s"]'), true)).toMatchObject({ kind: 'invalid', code: 'BINARY' });
-    expect(p.decode('["COUNT","s",{"count":1}]', false)).toEqual({ kind: 'invalid', code: 'UNKNOWN_TYPE', reason: 'unknown message type "COUNT"' });
+    expect(p.decode('["COUNT","s",{"count":1}]', false)).toEqual({
+      kind: 'invalid',
+      code: 'UNKNOWN_TYPE',
+      reason: 'unknown message type "COUNT"',
+    });
   });
 });
 
@@ -171,22 +192,42 @@ describe('nostrProtocol: verification (default on)', () => {
     const tampered = { ...event, content: 'changed' };
     const decoded = p.decode(frame(tampered, 'feed'), false);
     expect(decoded).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
-    expect((decoded as { reason: string }).reason).toContain(`"feed" carries event ${event.id} whose id is not the sha256`);
-    expect(p.decode(frame({ ...event, created_at: event.created_at + 1 }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
-    expect(p.decode(frame({ ...event, tags: [['p', event.pubkey]] }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
+    expect((decoded as { reason: string }).reason).toContain(
+      `"feed" carries event ${event.id} whose id is not the sha256`,
+    );
+    expect(p.decode(frame({ ...event, created_at: event.created_at + 1 }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_ID',
+    });
+    expect(p.decode(frame({ ...event, tags: [['p', event.pubkey]] }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_ID',
+    });
   });
 
   it('drops a forged event (its signature is not by its pubkey) as BAD_SIGNATURE', () => {
     // Mallory signs a note, then claims it is ours: the id matches the content, the signature is hers.
-    const forged = claimedBy(finalizeEvent({ kind: 1, created_at: 1_700_000_000, tags: [], content: 'I owe Mallory 1 BTC' }, mallory), event.pubkey);
+    const forged = claimedBy(
+      finalizeEvent({ kind: 1, created_at: 1_700_000_000, tags: [], content: 'I owe Mallory 1 BTC' }, mallory),
+      event.pubkey,
+    );
     const decoded = p.decode(frame(forged), false);
     expect(decoded).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
     expect((decoded as { reason: string }).reason).toContain('whose signature does not verify for its pubkey (forged)');
     // Another event's signature, and a signature of the right length that is no signature at all.
-    expect(p.decode(frame({ ...event, sig: signed({ content: 'other' }).sig }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
-    expect(p.decode(frame({ ...event, sig: 'f'.repeat(128) }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+    expect(p.decode(frame({ ...event, sig: signed({ content: 'other' }).sig }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_SIGNATURE',
+    });
+    expect(p.decode(frame({ ...event, sig: 'f'.repeat(128) }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_SIGNATURE',
+    });
     // A pubkey that is not a point of the curve: the check fails, decode does not throw.
-    expect(p.decode(frame(claimedBy(event, 'f'.repeat(64))), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+    expect(p.decode(frame(claimedBy(event, 'f'.repeat(64))), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_SIGNATURE',
+    });
   });
 
   it('an event seen before is still checked: the same id with another signature or content is dropped', () => {
@@ -194,22 +235,37 @@ describe('nostrProtocol: verification (default on)', () => {
     const seen = signed({ content: 'seen twice' });
     expect(fresh.decode(frame(seen), false)).toMatchObject({ kind: 'message' });
     expect(fresh.decode(frame(seen, 'other-relay'), false)).toMatchObject({ kind: 'message', id: seen.id });
-    expect(fresh.decode(frame({ ...seen, sig: signed({ content: 'x' }).sig }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
-    expect(fresh.decode(frame({ ...seen, content: 'seen thrice' }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
+    expect(fresh.decode(frame({ ...seen, sig: signed({ content: 'x' }).sig }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_SIGNATURE',
+    });
+    expect(fresh.decode(frame({ ...seen, content: 'seen thrice' }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_ID',
+    });
   });
 
   it('verify: false trusts the relay: a forged event with a valid shape is delivered', () => {
     const trusting = nostrProtocol({ verify: false });
     expect(trusting.decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({ kind: 'message' });
     expect(trusting.decode(frame({ ...event, sig: 'f'.repeat(128) }), false)).toMatchObject({ kind: 'message' });
-    expect(trusting.decode(frame({ ...event, sig: 'F'.repeat(128) }), false)).toMatchObject({ kind: 'invalid', code: 'MALFORMED' });
-    expect(nostrProtocol({ verify: true }).decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_ID' });
+    expect(trusting.decode(frame({ ...event, sig: 'F'.repeat(128) }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'MALFORMED',
+    });
+    expect(nostrProtocol({ verify: true }).decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_ID',
+    });
   });
 
   it('a custom verify decides instead; what it rejects, or what makes it throw, is dropped as BAD_SIGNATURE', () => {
     const withNostrTools = nostrProtocol({ verify: verifyEvent });
     expect(withNostrTools.decode(frame(event), false)).toMatchObject({ kind: 'message', id: event.id });
-    expect(withNostrTools.decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({ kind: 'invalid', code: 'BAD_SIGNATURE' });
+    expect(withNostrTools.decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({
+      kind: 'invalid',
+      code: 'BAD_SIGNATURE',
+    });
     const seen: NostrEvent[] = [];
     const allowAll = nostrProtocol({ verify: (e) => (seen.push(e), true) });
     expect(allowAll.decode(frame({ ...event, content: 'changed' }), false)).toMatchObject({ kind: 'message' });
@@ -227,8 +283,17 @@ describe('nostrProtocol: subscriptions', () => {
   const p = nostrProtocol();
 
   it('opens with ["REQ", id, ...filters] and closes with ["CLOSE", id]', () => {
-    expect(JSON.parse(p.subscribe!('s1', { kinds: [1], limit: 5 }) as string)).toEqual(['REQ', 's1', { kinds: [1], limit: 5 }]);
-    expect(JSON.parse(p.subscribe!('s2', [{ kinds: [1] }, { '#e': ['x'] }]) as string)).toEqual(['REQ', 's2', { kinds: [1] }, { '#e': ['x'] }]);
+    expect(JSON.parse(p.subscribe!('s1', { kinds: [1], limit: 5 }) as string)).toEqual([
+      'REQ',
+      's1',
+      { kinds: [1], limit: 5 },
+    ]);
+    expect(JSON.parse(p.subscribe!('s2', [{ kinds: [1] }, { '#e': ['x'] }]) as string)).toEqual([
+      'REQ',
+      's2',
+      { kinds: [1] },
+      { '#e': ['x'] },
+    ]);
     expect(JSON.parse(p.unsubscribe!('s1') as string)).toEqual(['CLOSE', 's1']);
   });
 
@@ -246,7 +311,11 @@ describe('nostrProtocol: subscriptions', () => {
     const exact = nostrProtocol({ resumeOverlap: 0 }).subscribe!('s', { kinds: [1] }, { since: 1_700_000_050_999 });
     expect(JSON.parse(exact as string)).toEqual(['REQ', 's', { kinds: [1], since: 1_700_000_050 }]);
     // Nothing datable seen: subscribe afresh rather than fail the reconnect.
-    expect(JSON.parse(p.subscribe!('s', { kinds: [1] }, { since: Number.NaN }) as string)).toEqual(['REQ', 's', { kinds: [1] }]);
+    expect(JSON.parse(p.subscribe!('s', { kinds: [1] }, { since: Number.NaN }) as string)).toEqual([
+      'REQ',
+      's',
+      { kinds: [1] },
+    ]);
   });
 
   it('throws ProtocolError for a bad id, no filter or a non-object filter', () => {
@@ -294,7 +363,17 @@ describe('nostrProtocol: authenticate (NIP-42)', () => {
       },
     });
     const answer = await p.authenticate!('chal-1', 'wss://relay.example.com');
-    expect(templates).toEqual([{ kind: 22242, created_at: 1_700_000_000, tags: [['relay', 'wss://relay.example.com'], ['challenge', 'chal-1']], content: '' }]);
+    expect(templates).toEqual([
+      {
+        kind: 22242,
+        created_at: 1_700_000_000,
+        tags: [
+          ['relay', 'wss://relay.example.com'],
+          ['challenge', 'chal-1'],
+        ],
+        content: '',
+      },
+    ]);
     const [verb, event] = JSON.parse(answer.frame as string) as [string, NostrEvent];
     expect(verb).toBe('AUTH');
     expect(event.id).toBe(answer.id);
@@ -306,7 +385,10 @@ describe('nostrProtocol: authenticate (NIP-42)', () => {
     const p = nostrProtocol({ signer: (t) => finalizeEvent(t, secretKey) });
     const answer = await p.authenticate!('c', 'wss://user:secret@relay.example.com/path?x=1');
     const [, event] = JSON.parse(answer.frame as string) as [string, NostrEvent];
-    expect(event.tags).toEqual([['relay', 'wss://relay.example.com/path?x=1'], ['challenge', 'c']]);
+    expect(event.tags).toEqual([
+      ['relay', 'wss://relay.example.com/path?x=1'],
+      ['challenge', 'c'],
+    ]);
   });
 
   it('rejects with a typed error when the signer fails or returns something unsigned', async () => {
@@ -315,8 +397,14 @@ describe('nostrProtocol: authenticate (NIP-42)', () => {
         throw new Error('user declined');
       },
     });
-    await expect(failing.authenticate!('c', 'wss://r')).rejects.toMatchObject({ code: 'PROTOCOL_ERROR', detail: 'SIGNER_FAILED' });
+    await expect(failing.authenticate!('c', 'wss://r')).rejects.toMatchObject({
+      code: 'PROTOCOL_ERROR',
+      detail: 'SIGNER_FAILED',
+    });
     const unsigned = nostrProtocol({ signer: (t) => t as NostrEvent });
-    await expect(unsigned.authenticate!('c', 'wss://r')).rejects.toMatchObject({ code: 'PROTOCOL_ERROR', detail: 'NOT_AN_EVENT' });
+    await expect(unsigned.authenticate!('c', 'wss://r')).rejects.toMatchObject({
+      code: 'PROTOCOL_ERROR',
+      detail: 'NOT_AN_EVENT',
+    });
   });
 });

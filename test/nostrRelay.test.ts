@@ -42,7 +42,10 @@ function claimedBy(event: NostrEvent, pubkey: string): NostrEvent {
 const mallory = generateSecretKey();
 /** An event Mallory signed and then claimed is ours: a forgery only the signature check catches. */
 function forgery(template: Partial<NostrEventTemplate> = {}): NostrEvent {
-  const { id, pubkey, created_at, kind, tags, content, sig } = finalizeEvent({ kind: 1, created_at: nowS(), tags: [], content: `forged ${++seq}`, ...template }, mallory);
+  const { id, pubkey, created_at, kind, tags, content, sig } = finalizeEvent(
+    { kind: 1, created_at: nowS(), tags: [], content: `forged ${++seq}`, ...template },
+    mallory,
+  );
   return claimedBy({ id, pubkey, created_at, kind, tags, content, sig }, note().pubkey);
 }
 
@@ -52,7 +55,9 @@ class RawClient {
   closed: { code: number; reason: string } | undefined;
 
   private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data, isBinary) => this.frames.push(wire.decode(isBinary ? new Uint8Array(data as Buffer) : String(data), isBinary)));
+    ws.on('message', (data, isBinary) =>
+      this.frames.push(wire.decode(isBinary ? new Uint8Array(data as Buffer) : String(data), isBinary)),
+    );
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: String(reason) };
     });
@@ -78,7 +83,8 @@ class RawClient {
     predicate: (frame: Extract<Decoded<NostrEvent>, { kind: K }>) => boolean = () => true,
     what = kind as string,
   ): Promise<Extract<Decoded<NostrEvent>, { kind: K }>> {
-    const find = () => this.frames.find((f): f is Extract<Decoded<NostrEvent>, { kind: K }> => f.kind === kind && predicate(f as never));
+    const find = () =>
+      this.frames.find((f): f is Extract<Decoded<NostrEvent>, { kind: K }> => f.kind === kind && predicate(f as never));
     await waitUntil(() => find() !== undefined, WAIT_MS, what);
     return find()!;
   }
@@ -88,7 +94,11 @@ class RawClient {
   }
 
   /** Sends a REQ and resolves with the events it returned before EOSE. */
-  async req(sub: string, filters: Parameters<NonNullable<typeof protocol.subscribe>>[1], resume?: { since: number }): Promise<NostrEvent[]> {
+  async req(
+    sub: string,
+    filters: Parameters<NonNullable<typeof protocol.subscribe>>[1],
+    resume?: { since: number },
+  ): Promise<NostrEvent[]> {
     const from = this.frames.length;
     this.send(protocol.subscribe!(sub, filters, resume) as string);
     await this.next('eose', (f) => f.subscription === sub, `EOSE of ${sub}`);
@@ -173,9 +183,18 @@ describe('startNostrRelay: NIP-01 over a raw ws client', () => {
     const reader = await RawClient.open(relay.url);
     expect(await reader.req('latest', { kinds: [1], limit: 2 })).toEqual([recent, mid]);
     expect(await reader.req('tagged', { '#t': ['nostr'] })).toEqual([recent, old]);
-    expect(await reader.req('either', [{ ids: [other.id] }, { authors: [old.pubkey], until: t - 25 }])).toEqual([other, old]);
+    expect(await reader.req('either', [{ ids: [other.id] }, { authors: [old.pubkey], until: t - 25 }])).toEqual([
+      other,
+      old,
+    ]);
     const stored = reader.frames.find((f) => f.kind === 'message' && f.subscription === 'latest');
-    expect(stored).toEqual({ kind: 'message', message: recent, id: recent.id, subscription: 'latest', timestamp: recent.created_at * 1000 });
+    expect(stored).toEqual({
+      kind: 'message',
+      message: recent,
+      id: recent.id,
+      subscription: 'latest',
+      timestamp: recent.created_at * 1000,
+    });
 
     const live = note({ tags: [['t', 'nostr']] });
     writer.send(['EVENT', live]);
@@ -188,7 +207,9 @@ describe('startNostrRelay: NIP-01 over a raw ws client', () => {
     await writer.ack(after.id);
     // The relay broadcasts before it answers OK and keeps order per socket: a probe's EOSE comes after any event.
     await reader.req('probe', { ids: ['0'.repeat(64)] });
-    expect(reader.frames.some((f) => f.kind === 'message' && f.id === after.id && f.subscription === 'tagged')).toBe(false);
+    expect(reader.frames.some((f) => f.kind === 'message' && f.id === after.id && f.subscription === 'tagged')).toBe(
+      false,
+    );
   });
 
   it('resumes a subscription from `since` (minus the overlap) so a reconnect gets only what it missed', async () => {
@@ -233,11 +254,16 @@ describe('startNostrRelay: injectEvent()', () => {
     expect(await got(forged.id)).toMatchObject({ subscription: 'notes', message: forged });
     // Exactly as sent: the verifying decoder refuses both.
     const [t, f] = [tampered, forged].map((e) => protocol.decode(JSON.stringify(['EVENT', 'notes', e]), false));
-    expect([t, f]).toMatchObject([{ kind: 'invalid', code: 'BAD_ID' }, { kind: 'invalid', code: 'BAD_SIGNATURE' }]);
+    expect([t, f]).toMatchObject([
+      { kind: 'invalid', code: 'BAD_ID' },
+      { kind: 'invalid', code: 'BAD_SIGNATURE' },
+    ]);
 
     // Only to matching subscriptions (the probe's EOSE comes after anything sent before it), and never stored.
     await reader.req('probe', { ids: ['0'.repeat(64)] });
-    expect(reader.frames.filter((x) => x.kind === 'message').map((x) => (x as { subscription: string }).subscription)).toEqual(['notes', 'notes']);
+    expect(
+      reader.frames.filter((x) => x.kind === 'message').map((x) => (x as { subscription: string }).subscription),
+    ).toEqual(['notes', 'notes']);
     expect(relay.events()).toEqual([]);
     const other = await RawClient.open(relay.url);
     expect(await other.req('later', { kinds: [1] })).toEqual([]);
@@ -308,7 +334,10 @@ describe('startNostrRelay({ auth: true }): NIP-42', () => {
 
     const wrongChallenge = await auth.authenticate!('not-the-challenge', relay.url);
     client.send(wrongChallenge.frame as string);
-    expect(await client.ack(wrongChallenge.id)).toMatchObject({ ok: false, reason: expect.stringMatching(/challenge/) });
+    expect(await client.ack(wrongChallenge.id)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/challenge/),
+    });
     const wrongRelay = await auth.authenticate!(challenge, 'wss://elsewhere.example.com');
     client.send(wrongRelay.frame as string);
     expect(await client.ack(wrongRelay.id)).toMatchObject({ ok: false, reason: expect.stringMatching(/relay url/) });
@@ -323,7 +352,11 @@ describe('createRelay with nostrProtocol against the real relay', () => {
   };
 
   function relayTo(url: string, options: Partial<Parameters<typeof createRelay<NostrEvent, NostrEvent>>[1]> = {}) {
-    const relay = createRelay<NostrEvent, NostrEvent>(url, { protocol: nostrProtocol({ signer }), ...FAST, ...options });
+    const relay = createRelay<NostrEvent, NostrEvent>(url, {
+      protocol: nostrProtocol({ signer }),
+      ...FAST,
+      ...options,
+    });
     const seen = { events: [] as RelayEvent[], inbound: [] as Inbound<NostrEvent>[], messages: [] as NostrEvent[] };
     relay.events$.subscribe((e) => seen.events.push(e));
     relay.inbound$.subscribe((f) => seen.inbound.push(f));
@@ -343,7 +376,11 @@ describe('createRelay with nostrProtocol against the real relay', () => {
 
     relay.writeFrame(protocol.subscribe!('mine', { authors: [event.pubkey] }));
     await waitUntil(() => seen.inbound.some((f) => f.kind === 'eose' && f.subscription === 'mine'), WAIT_MS, 'EOSE');
-    expect(seen.inbound.find((f) => f.kind === 'message')).toMatchObject({ id: event.id, subscription: 'mine', timestamp: event.created_at * 1000 });
+    expect(seen.inbound.find((f) => f.kind === 'message')).toMatchObject({
+      id: event.id,
+      subscription: 'mine',
+      timestamp: event.created_at * 1000,
+    });
     expect(seen.messages).toEqual([event]);
 
     // No app-level ping in Nostr: over ws the heartbeat's protocol pings get answered, so RTT is measured.
@@ -357,7 +394,11 @@ describe('createRelay with nostrProtocol against the real relay', () => {
     const trusting = relayTo(server.url, { protocol: nostrProtocol({ verify: false }) });
     await Promise.all([relay.waitFor('open'), trusting.relay.waitFor('open')]);
     for (const r of [relay, trusting.relay]) r.writeFrame(protocol.subscribe!('feed', { kinds: [1] }));
-    await waitUntil(() => [seen, trusting.seen].every((x) => x.inbound.some((f) => f.kind === 'eose')), WAIT_MS, 'EOSE on both');
+    await waitUntil(
+      () => [seen, trusting.seen].every((x) => x.inbound.some((f) => f.kind === 'eose')),
+      WAIT_MS,
+      'EOSE on both',
+    );
 
     const genuine = note();
     await relay.send(genuine); // stored and broadcast: delivered live
@@ -370,7 +411,10 @@ describe('createRelay with nostrProtocol against the real relay', () => {
     // Frames arrive in order: once `injected` is here, the two before it have been decoded.
     await waitUntil(() => seen.messages.some((m) => m.id === injected.id), WAIT_MS, 'the genuine injected event');
     expect(seen.messages.map((m) => m.id)).toEqual([genuine.id, injected.id]);
-    expect(seen.inbound.filter((f) => f.kind === 'message').map((f) => (f as { id: string }).id)).toEqual([genuine.id, injected.id]);
+    expect(seen.inbound.filter((f) => f.kind === 'message').map((f) => (f as { id: string }).id)).toEqual([
+      genuine.id,
+      injected.id,
+    ]);
 
     const errors = seen.events.flatMap((e) => (e.type === 'error' ? [e.error] : []));
     expect(errors).toHaveLength(2);
@@ -388,11 +432,17 @@ describe('createRelay with nostrProtocol against the real relay', () => {
   it('turns the heartbeat off (and says so) on a transport without ping frames, as in browsers', async () => {
     const server = await nostrRelay();
     const ws = wsTransport();
-    const noPings: Transport = { name: 'no-ping', supportsPing: false, connect: (url, handlers, options) => ws.connect(url, handlers, options) };
+    const noPings: Transport = {
+      name: 'no-ping',
+      supportsPing: false,
+      connect: (url, handlers, options) => ws.connect(url, handlers, options),
+    };
     const { relay, seen } = relayTo(server.url, { transport: noPings });
     await relay.waitFor('open');
     await waitUntil(() => relay.status().heartbeat === 'off', WAIT_MS, 'heartbeat off');
-    expect(seen.events.find((e) => e.type === 'heartbeat-off')).toMatchObject({ reason: expect.stringContaining('no app-level ping') });
+    expect(seen.events.find((e) => e.type === 'heartbeat-off')).toMatchObject({
+      reason: expect.stringContaining('no app-level ping'),
+    });
     await relay.send(note());
   });
 

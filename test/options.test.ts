@@ -30,19 +30,27 @@ const relayWith = (extra: object) => () => createRelay(URL_, { ...base(), ...ext
 const poolWith = (extra: object) => () => createRelayPool({ relays: [URL_], ...base(), ...extra } as never);
 
 describe('unknown options', () => {
-  it.each(['connectionStateTtl', 'retryBudget', 'signal'])('createRelay rejects the unknown top-level option "%s"', (key) => {
-    const error = thrown(relayWith({ [key]: 1 }));
-    expect(error).toMatchObject({ code: 'INVALID_OPTION', option: key });
-    expect(error.message).toContain(`"${key}"`);
-  });
+  it.each(['connectionStateTtl', 'retryBudget', 'signal'])(
+    'createRelay rejects the unknown top-level option "%s"',
+    (key) => {
+      const error = thrown(relayWith({ [key]: 1 }));
+      expect(error).toMatchObject({ code: 'INVALID_OPTION', option: key });
+      expect(error.message).toContain(`"${key}"`);
+    },
+  );
 
-  it.each(['connectionStateTtl', 'retryBudget', 'signal'])('createRelayPool rejects the unknown top-level option "%s"', (key) => {
-    expect(thrown(poolWith({ [key]: 1 }))).toMatchObject({ code: 'INVALID_OPTION', option: key });
-  });
+  it.each(['connectionStateTtl', 'retryBudget', 'signal'])(
+    'createRelayPool rejects the unknown top-level option "%s"',
+    (key) => {
+      expect(thrown(poolWith({ [key]: 1 }))).toMatchObject({ code: 'INVALID_OPTION', option: key });
+    },
+  );
 
   it('the root entries, which bind transport, protocol and network, reject them too', () => {
     expect(thrown(() => createRootRelay(URL_, { retryBudget: 3 } as never))).toMatchObject({ option: 'retryBudget' });
-    expect(thrown(() => createRootPool({ relays: [URL_], connectionStateTtl: 5 } as never))).toMatchObject({ option: 'connectionStateTtl' });
+    expect(thrown(() => createRootPool({ relays: [URL_], connectionStateTtl: 5 } as never))).toMatchObject({
+      option: 'connectionStateTtl',
+    });
   });
 
   it('signal: says AbortSignal is not supported yet and what to do instead', () => {
@@ -83,7 +91,15 @@ describe('unknown options', () => {
 describe('known options', () => {
   /** Every option of RelayOptions, set: the list of known names must not miss one. */
   const everyRelayOption = (): Required<Omit<RelayOptions, 'transport' | 'protocol'>> => ({
-    heartbeat: { interval: 1000, timeout: 500, maxMissed: 2, staleAfter: 0, degradedRtt: 100, negotiate: true, enabled: true },
+    heartbeat: {
+      interval: 1000,
+      timeout: 500,
+      maxMissed: 2,
+      staleAfter: 0,
+      degradedRtt: 100,
+      negotiate: true,
+      enabled: true,
+    },
     backoff: { base: 10, factor: 2, max: 100, stableAfter: 50 },
     maxAttempts: 3,
     connectTimeout: 1000,
@@ -115,7 +131,14 @@ describe('known options', () => {
       ...everyRelayOption(),
       relays: [URL_],
       selection: { strategy: 'primary', margin: 0.2, k: 2 },
-      score: { rttReferenceMs: 100, unknownRtt: 0.5, degradedFactor: 0.3, flapPenalty: 0.2, flapWindowMs: 1000, weights: { rtt: 0.5, success: 0.3, stability: 0.2 } },
+      score: {
+        rttReferenceMs: 100,
+        unknownRtt: 0.5,
+        degradedFactor: 0.3,
+        flapPenalty: 0.2,
+        flapWindowMs: 1000,
+        weights: { rtt: 0.5, success: 0.3, stability: 0.2 },
+      },
       outbox: { maxMessages: 10, maxBytes: 1000, ttl: 1000 },
       sessionTimeout: 1000,
       dedupeWindow: 100,

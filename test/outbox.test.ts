@@ -12,13 +12,23 @@ interface Item extends OutboxItem {
 }
 
 function item(name: string, bytes = 10): Item {
-  const it: Item = { name, bytes, expired: 0, rejected: [], expire: () => it.expired++, reject: (e) => it.rejected.push(e) };
+  const it: Item = {
+    name,
+    bytes,
+    expired: 0,
+    rejected: [],
+    expire: () => it.expired++,
+    reject: (e) => it.rejected.push(e),
+  };
   return it;
 }
 
 function outbox(options: Parameters<typeof resolveOutboxOptions>[0] = {}) {
   const clock = new SimulatedClock();
-  const box = new Outbox<Item>(resolveOutboxOptions(options), createScheduler(clock, () => clock.now()));
+  const box = new Outbox<Item>(
+    resolveOutboxOptions(options),
+    createScheduler(clock, () => clock.now()),
+  );
   return { clock, box };
 }
 
@@ -100,9 +110,13 @@ describe('Outbox', () => {
 
   it('validates options, naming the bad one', () => {
     expect(() => resolveOutboxOptions({ maxMessages: -1 })).toThrow(InvalidOptionError);
-    expect(() => resolveOutboxOptions({ maxBytes: Number.NaN })).toThrow(expect.objectContaining({ option: 'outbox.maxBytes' }));
+    expect(() => resolveOutboxOptions({ maxBytes: Number.NaN })).toThrow(
+      expect.objectContaining({ option: 'outbox.maxBytes' }),
+    );
     expect(() => resolveOutboxOptions({ ttl: 0 })).toThrow(expect.objectContaining({ option: 'outbox.ttl' }));
-    expect(() => resolveOutboxOptions({ nope: 1 } as never)).toThrow(expect.objectContaining({ option: 'outbox.nope' }));
+    expect(() => resolveOutboxOptions({ nope: 1 } as never)).toThrow(
+      expect.objectContaining({ option: 'outbox.nope' }),
+    );
     expect(resolveOutboxOptions(undefined)).toEqual({ maxMessages: 1000, maxBytes: 1048576, ttl: 60000 });
   });
 });

@@ -38,18 +38,29 @@ interface Watched {
 }
 
 function poolOf(urls: string[], options: Partial<RelayPoolOptions<Msg, Msg, Msg>> = {}): Watched {
-  const pool = createRelayPool<Msg, Msg, Msg>({ relays: urls, transport: wsTransport(), protocol: jsonProtocol({ acks: true }), ...FAST, ...options });
+  const pool = createRelayPool<Msg, Msg, Msg>({
+    relays: urls,
+    transport: wsTransport(),
+    protocol: jsonProtocol({ acks: true }),
+    ...FAST,
+    ...options,
+  });
   const w: Watched = { pool, events: [] };
   pool.events$.subscribe((e) => w.events.push(e));
   cleanup.push(() => pool.stop());
   return w;
 }
 
-const failovers = (w: Watched) => w.events.filter((e): e is Extract<PoolEvent, { type: 'failover' }> => e.type === 'failover');
+const failovers = (w: Watched) =>
+  w.events.filter((e): e is Extract<PoolEvent, { type: 'failover' }> => e.type === 'failover');
 const numbers = (r: TestRelay) => r.received.filter((m) => m.type === 'n').map((m) => m.n as number);
 const isIncreasing = (xs: number[]) => xs.every((x, i) => i === 0 || x > xs[i - 1]!);
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-const codeOf = async (p: Promise<unknown>): Promise<string> => p.then(() => 'resolved', (e: RelayActorsError) => e.code);
+const codeOf = async (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => 'resolved',
+    (e: RelayActorsError) => e.code,
+  );
 
 describe('relay pool over real sockets', () => {
   it('primary killed mid-stream of acked messages: every message arrives once, in order per relay; the primary moves and does not flap back', async () => {
@@ -114,7 +125,10 @@ describe('relay pool over real sockets', () => {
 
   it('all relays down: sends queue and replay in order; a full outbox rejects with OUTBOX_FULL', async () => {
     const rs = await relays(2);
-    const w = poolOf(rs.map((r) => r.url), { outbox: { maxMessages: 5 } });
+    const w = poolOf(
+      rs.map((r) => r.url),
+      { outbox: { maxMessages: 5 } },
+    );
     w.pool.start();
     await w.pool.waitFor('online');
     await Promise.all(rs.map((r) => r.kill()));
@@ -168,11 +182,16 @@ describe('relay pool over real sockets', () => {
     );
     let stateAtFailover: string | undefined;
     w.pool.events$.subscribe((e) => {
-      if (e.type === 'failover' && e.from !== null && stateAtFailover === undefined) stateAtFailover = w.pool.relay(e.from)!.status().state;
+      if (e.type === 'failover' && e.from !== null && stateAtFailover === undefined)
+        stateAtFailover = w.pool.relay(e.from)!.status().state;
     });
     w.pool.start();
     await w.pool.waitFor('online');
-    await waitUntil(() => w.pool.status().relays.every((r) => r.state === 'open' && r.rttMs !== null), 3000, 'RTTs on every relay');
+    await waitUntil(
+      () => w.pool.status().relays.every((r) => r.state === 'open' && r.rttMs !== null),
+      3000,
+      'RTTs on every relay',
+    );
     const first = w.pool.status().primary!;
     const paused = rs.find((r) => r.url === first)!;
     paused.pause();
@@ -233,7 +252,11 @@ describe('relay pool over real sockets', () => {
     await waitUntil(() => w.events.filter((e) => e.type === 'subscribed').length === 2, 3000, 'two subscriptions');
     expect(w.pool.status().subscriptions).toEqual([{ id: 'mine', request: { topic: 'z' }, relays: 'all' }]);
     s.unsubscribe();
-    await waitUntil(() => frames.filter((f) => f.includes('"unsubscribe"')).length === 2, 3000, 'two unsubscribe frames');
+    await waitUntil(
+      () => frames.filter((f) => f.includes('"unsubscribe"')).length === 2,
+      3000,
+      'two unsubscribe frames',
+    );
     expect(w.pool.status().subscriptions).toEqual([]);
   });
 
@@ -243,7 +266,10 @@ describe('relay pool over real sockets', () => {
     w.pool.start();
     await w.pool.waitFor('online');
 
-    const [a, b] = await Promise.all([Promise.resolve().then(() => w.pool.addRelay(rs[1]!.url)), Promise.resolve().then(() => w.pool.addRelay(`${rs[1]!.url}/`))]);
+    const [a, b] = await Promise.all([
+      Promise.resolve().then(() => w.pool.addRelay(rs[1]!.url)),
+      Promise.resolve().then(() => w.pool.addRelay(`${rs[1]!.url}/`)),
+    ]);
     expect(a).toBe(b);
     expect(w.pool.status().relays).toHaveLength(2);
     await a!.waitFor('open', 3000);
@@ -262,7 +288,10 @@ describe('relay pool over real sockets', () => {
 
   it('publish writes to the best k relays and resolves with those that acked', async () => {
     const rs = await relays(3);
-    const w = poolOf(rs.map((r) => r.url), { selection: { k: 2 } });
+    const w = poolOf(
+      rs.map((r) => r.url),
+      { selection: { k: 2 } },
+    );
     w.pool.start();
     await waitUntil(() => w.pool.status().relays.every((r) => r.state === 'open'), 3000, 'all open');
     const result = await w.pool.publish({ type: 'n', id: 'pub1', n: 7 });
@@ -274,7 +303,10 @@ describe('relay pool over real sockets', () => {
     it.each(['idle', 'online', 'offline', 'expired'] as const)('%s', async (state) => {
       const rs = await relays(2);
       const baseline = handleCounts();
-      const w = poolOf(rs.map((r) => r.url), { sessionTimeout: 200 });
+      const w = poolOf(
+        rs.map((r) => r.url),
+        { sessionTimeout: 200 },
+      );
       if (state !== 'idle') {
         w.pool.start();
         await w.pool.waitFor('online');

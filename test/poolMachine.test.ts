@@ -17,7 +17,11 @@ function rig(n = 2, options: Parameters<typeof poolRig>[1] = {}): PoolRig {
   return r;
 }
 
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: RelayActorsError) => e.code);
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => 'resolved',
+    (e: RelayActorsError) => e.code,
+  );
 const state = (r: PoolRig) => r.pool.status().state;
 
 async function online(r: PoolRig): Promise<void> {
@@ -44,7 +48,10 @@ describe('coordinator states', () => {
     expect(state(r)).toBe('online');
     expect(r.pool.status().primary).toBe('ws://r0.test');
     for (const url of r.urls) expect(r.pool.actor.system.get(`relay:${url}/`)).toBeDefined();
-    expect(r.events.filter((e) => e.type === 'pool-state').map((e) => (e as { state: string }).state)).toEqual(['offline', 'online']);
+    expect(r.events.filter((e) => e.type === 'pool-state').map((e) => (e as { state: string }).state)).toEqual([
+      'offline',
+      'online',
+    ]);
   });
 
   it('online → offline when the last usable relay goes, not before', async () => {
@@ -87,24 +94,27 @@ describe('coordinator states', () => {
     expect(r.received(1).map((m) => m.id)).toContain('back');
   });
 
-  it.each(['idle', 'online', 'offline', 'expired'] as const)('STOP from %s: stopped, pending sends rejected with STOPPED, streams complete', async (from) => {
-    const r = rig();
-    if (from !== 'idle') await online(r);
-    if (from === 'offline' || from === 'expired') await allDown(r);
-    if (from === 'expired') await r.tick(10_100, 100);
-    expect(state(r)).toBe(from);
-    const pending = from === 'offline' || from === 'idle' ? codeOf(r.pool.send({ type: 'm', id: 'p' })) : undefined;
-    let completed = 0;
-    r.pool.events$.subscribe({ complete: () => completed++ });
-    r.pool.messages$.subscribe({ complete: () => completed++ });
-    r.pool.health$.subscribe({ complete: () => completed++ });
-    await r.pool.stop();
-    expect(state(r)).toBe('stopped');
-    if (pending) expect(await pending).toBe('STOPPED');
-    expect(completed).toBe(3);
-    expect(await codeOf(r.pool.send({ type: 'm', id: 'after' }))).toBe('STOPPED');
-    expect((r.clock as unknown as { timeouts: Map<number, unknown> }).timeouts.size).toBe(0);
-  });
+  it.each(['idle', 'online', 'offline', 'expired'] as const)(
+    'STOP from %s: stopped, pending sends rejected with STOPPED, streams complete',
+    async (from) => {
+      const r = rig();
+      if (from !== 'idle') await online(r);
+      if (from === 'offline' || from === 'expired') await allDown(r);
+      if (from === 'expired') await r.tick(10_100, 100);
+      expect(state(r)).toBe(from);
+      const pending = from === 'offline' || from === 'idle' ? codeOf(r.pool.send({ type: 'm', id: 'p' })) : undefined;
+      let completed = 0;
+      r.pool.events$.subscribe({ complete: () => completed++ });
+      r.pool.messages$.subscribe({ complete: () => completed++ });
+      r.pool.health$.subscribe({ complete: () => completed++ });
+      await r.pool.stop();
+      expect(state(r)).toBe('stopped');
+      if (pending) expect(await pending).toBe('STOPPED');
+      expect(completed).toBe(3);
+      expect(await codeOf(r.pool.send({ type: 'm', id: 'after' }))).toBe('STOPPED');
+      expect((r.clock as unknown as { timeouts: Map<number, unknown> }).timeouts.size).toBe(0);
+    },
+  );
 });
 
 describe('outbox', () => {
@@ -117,7 +127,12 @@ describe('outbox', () => {
     r.servers[1]!.accept();
     await r.until(() => state(r) === 'online', 20_000);
     await Promise.all(sends);
-    expect(r.received(1).filter((m) => typeof m.n === 'number').map((m) => m.n)).toEqual([1, 2, 3]);
+    expect(
+      r
+        .received(1)
+        .filter((m) => typeof m.n === 'number')
+        .map((m) => m.n),
+    ).toEqual([1, 2, 3]);
   });
 
   it('a send made while the pool comes online (from a pool-state listener) goes out after what was queued', async () => {
@@ -132,7 +147,12 @@ describe('outbox', () => {
     await r.until(() => state(r) === 'online' && sends.length === 4, 20_000);
     sub.unsubscribe();
     await Promise.all(sends);
-    expect(r.received(1).filter((m) => typeof m.n === 'number').map((m) => m.n)).toEqual([1, 2, 3, 4]);
+    expect(
+      r
+        .received(1)
+        .filter((m) => typeof m.n === 'number')
+        .map((m) => m.n),
+    ).toEqual([1, 2, 3, 4]);
   });
 
   it('broadcast with no usable relay queues the message (no recursion) and publishes it when one opens', async () => {

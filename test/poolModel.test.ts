@@ -71,7 +71,9 @@ export const poolModel = setup({
   },
 });
 
-const ALL: ModelEvent[] = (['START', 'UP_0', 'UP_1', 'DOWN_0', 'DOWN_1', 'SESSION_TIMEOUT', 'STOP'] as const).map((type) => ({ type }));
+const ALL: ModelEvent[] = (['START', 'UP_0', 'UP_1', 'DOWN_0', 'DOWN_1', 'SESSION_TIMEOUT', 'STOP'] as const).map(
+  (type) => ({ type }),
+);
 type Snap = SnapshotFrom<typeof poolModel>;
 interface Step {
   event: ModelEvent;
@@ -138,7 +140,12 @@ describe('model-based: every transition of the coordinator model holds on the re
   const paths = transitionPaths();
 
   it('covers every state of the model', () => {
-    expect([...new Set(paths.flatMap((p) => p.steps.map((s) => s.state)))].sort()).toEqual(['expired', 'offline', 'online', 'stopped']);
+    expect([...new Set(paths.flatMap((p) => p.steps.map((s) => s.state)))].sort()).toEqual([
+      'expired',
+      'offline',
+      'online',
+      'stopped',
+    ]);
     expect(paths.length).toBeGreaterThanOrEqual(15);
   });
 

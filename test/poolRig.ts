@@ -39,7 +39,8 @@ export function poolRig(n: number, options: Partial<RelayPoolOptions<Msg, Msg, M
       onMessage: (data, conn) => {
         if (typeof data !== 'string' || !acking[i]) return;
         const m = JSON.parse(data) as Msg;
-        if (typeof m.id === 'string' && m.type !== 'ping') conn.send(JSON.stringify({ type: 'ack', id: m.id, ok: true }));
+        if (typeof m.id === 'string' && m.type !== 'ping')
+          conn.send(JSON.stringify({ type: 'ack', id: m.id, ok: true }));
       },
     }),
   );

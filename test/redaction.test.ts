@@ -20,7 +20,12 @@ import { cleanupAfterEach, waitUntil } from './helpers.ts';
 
 type Msg = Record<string, unknown>;
 const SECRETS = ['secret', 'abc', 'p%2Fss', 'p/ss'];
-const FAST = { heartbeat: false as const, backoff: { base: 20, factor: 2, max: 100, stableAfter: 50 }, closeTimeout: 200, wake: false as const };
+const FAST = {
+  heartbeat: false as const,
+  backoff: { base: 20, factor: 2, max: 100, stableAfter: 50 },
+  closeTimeout: 200,
+  wake: false as const,
+};
 const cleanups = cleanupAfterEach();
 
 /** The loopback relay's URL with credentials and a token in the query. */
@@ -71,7 +76,8 @@ function shown(error: unknown): string[] {
 }
 
 function expectNoSecrets(texts: string[], what: string): void {
-  for (const text of texts) for (const secret of SECRETS) expect(text, `${what} shows "${secret}"`).not.toContain(secret);
+  for (const text of texts)
+    for (const secret of SECRETS) expect(text, `${what} shows "${secret}"`).not.toContain(secret);
 }
 
 async function rejection(p: Promise<unknown>): Promise<RelayActorsError> {
@@ -96,7 +102,11 @@ describe('secrets of the dial URL stay out of errors and events (relay)', () => 
   it('SendFailedError from send() and writeFrame(): our message and the transport cause are redacted, class and text kept', async () => {
     const url = await secretRelay();
     const broken = { writes: false };
-    const relay = createRelay<Msg, Msg>(url, { transport: breakableTransport(broken), protocol: jsonProtocol(), ...FAST });
+    const relay = createRelay<Msg, Msg>(url, {
+      transport: breakableTransport(broken),
+      protocol: jsonProtocol(),
+      ...FAST,
+    });
     const events: RelayEvent[] = [];
     relay.events$.subscribe((e) => events.push(e));
     cleanups.push(() => relay.stop());
@@ -116,7 +126,10 @@ describe('secrets of the dial URL stay out of errors and events (relay)', () => 
     const frameError = thrownBy(() => relay.writeFrame('{"type":"echo"}')) as RelayActorsError;
     expect(frameError.code).toBe('SEND_FAILED');
     expectNoSecrets(shown(frameError), 'SendFailedError from writeFrame()');
-    expectNoSecrets(events.map((e) => inspect(e, { depth: 5 })), 'events$');
+    expectNoSecrets(
+      events.map((e) => inspect(e, { depth: 5 })),
+      'events$',
+    );
   });
 
   it('NotOpenError and the relay events of a refused dial; a failed relay whose reason echoes the URL', async () => {
@@ -127,14 +140,18 @@ describe('secrets of the dial URL stay out of errors and events (relay)', () => 
       protocol: jsonProtocol(),
       ...FAST,
       // A classifier that quotes the transport's message in its verdict.
-      classify: (info) => (info.errorCode === 'DIAL_FAILED' ? { action: 'fatal', reason: `dial refused: ${info.message}` } : undefined),
+      classify: (info) =>
+        info.errorCode === 'DIAL_FAILED' ? { action: 'fatal', reason: `dial refused: ${info.message}` } : undefined,
     });
     const events: RelayEvent[] = [];
     relay.events$.subscribe((e) => events.push(e));
     // What the inspector and the Stately bridge see: the machine's events and the reason it keeps in its context.
     const inspected: string[] = [];
     // (xstate.init carries the runtime itself, which holds the dial URL to dial it; the inspector strips it.)
-    relay.inspection$.subscribe((e) => e.type === '@xstate.event' && e.event.type !== 'xstate.init' && inspected.push(inspect(e.event, { depth: 5 })));
+    relay.inspection$.subscribe(
+      (e) =>
+        e.type === '@xstate.event' && e.event.type !== 'xstate.init' && inspected.push(inspect(e.event, { depth: 5 })),
+    );
     cleanups.push(() => relay.stop());
 
     const notOpen = await rejection(relay.send({ type: 'echo' }));
@@ -148,7 +165,10 @@ describe('secrets of the dial URL stay out of errors and events (relay)', () => 
     expect(failed.message).toContain(redactUrl(url));
     expectNoSecrets(shown(failed), 'RelayFailedError');
     expect(events.some((e) => e.type === 'disconnected')).toBe(true);
-    expectNoSecrets(events.map((e) => inspect(e, { depth: 5 })), 'events$');
+    expectNoSecrets(
+      events.map((e) => inspect(e, { depth: 5 })),
+      'events$',
+    );
     expect(inspected.some((e) => e.includes('CONNECTION_LOST'))).toBe(true);
     expectNoSecrets(inspected, 'machine events on inspection$');
     const { rt: _runtime, ...context } = relay.actor.getSnapshot().context;
@@ -160,7 +180,12 @@ describe('secrets of the dial URL stay out of errors and events (pool)', () => {
   it('send, publish and subscribe through a relay whose writes fail', async () => {
     const url = await secretRelay();
     const broken = { writes: false };
-    const pool = createRelayPool<Msg, Msg, Msg>({ relays: [url], transport: breakableTransport(broken), protocol: jsonProtocol(), ...FAST });
+    const pool = createRelayPool<Msg, Msg, Msg>({
+      relays: [url],
+      transport: breakableTransport(broken),
+      protocol: jsonProtocol(),
+      ...FAST,
+    });
     const events: PoolEvent[] = [];
     pool.events$.subscribe((e) => events.push(e));
     cleanups.push(() => pool.stop());
@@ -176,13 +201,17 @@ describe('secrets of the dial URL stay out of errors and events (pool)', () => {
     const publishError = await rejection(pool.publish({ type: 'echo' }));
     expect(publishError).toBeInstanceOf(PublishFailedError);
     expectNoSecrets(shown(publishError), 'PublishFailedError');
-    for (const { error } of (publishError as PublishFailedError).errors) expectNoSecrets(shown(error), 'PublishFailedError.errors[]');
+    for (const { error } of (publishError as PublishFailedError).errors)
+      expectNoSecrets(shown(error), 'PublishFailedError.errors[]');
 
     await pool.waitFor('online', 3000);
     const sub = pool.subscribe({ topic: 'x' }).subscribe();
     cleanups.push(() => sub.unsubscribe());
     await waitUntil(() => events.some((e) => e.type === 'error'), 3000, 'the subscribe error on events$');
-    expectNoSecrets(events.map((e) => inspect(e, { depth: 5 })), 'pool events$');
+    expectNoSecrets(
+      events.map((e) => inspect(e, { depth: 5 })),
+      'pool events$',
+    );
   });
 });
 
@@ -203,16 +232,24 @@ describe('urlRedactor and redactError', () => {
   it('a URL without secrets changes nothing', () => {
     const plain = urlRedactor('ws://127.0.0.1:7000/feed');
     expect(plain('dial ws://127.0.0.1:7000/feed failed')).toBe('dial ws://127.0.0.1:7000/feed failed');
-    expect(urlRedactor('ws://127.0.0.1:7000')('dial ws://127.0.0.1:7000/ failed')).toBe('dial ws://127.0.0.1:7000/ failed');
+    expect(urlRedactor('ws://127.0.0.1:7000')('dial ws://127.0.0.1:7000/ failed')).toBe(
+      'dial ws://127.0.0.1:7000/ failed',
+    );
   });
 
   it('values too short to hide alone are still hidden inside the URL', () => {
     const short = urlRedactor('ws://127.0.0.1:7000/?v=1');
-    expect(short('dial ws://127.0.0.1:7000/?v=1 failed after 1 try')).toBe('dial ws://127.0.0.1:7000/?v=*** failed after 1 try');
+    expect(short('dial ws://127.0.0.1:7000/?v=1 failed after 1 try')).toBe(
+      'dial ws://127.0.0.1:7000/?v=*** failed after 1 try',
+    );
   });
 
   it("a nack quoting the URL's token (the server saw it at upgrade) is redacted", async () => {
-    const rt = new RelayRuntime(url, redactUrl(url), resolveRelayOptions(url, { transport: memoryTransport(), protocol: jsonProtocol() }));
+    const rt = new RelayRuntime(
+      url,
+      redactUrl(url),
+      resolveRelayOptions(url, { transport: memoryTransport(), protocol: jsonProtocol() }),
+    );
     const acked = rt.awaitAck('m1');
     rt.settleAck('m1', false, 'token abc123 is revoked');
     const error = await rejection(acked);
@@ -229,7 +266,12 @@ describe('urlRedactor and redactError', () => {
     const copy = redactError(original, redact);
     expect(copy).not.toBe(original);
     expect(copy).toBeInstanceOf(TransportError);
-    expect(copy).toMatchObject({ name: 'Error', code: 'EPIPE', address: redactUrl(url), message: `write to ${redactUrl(url)} failed` });
+    expect(copy).toMatchObject({
+      name: 'Error',
+      code: 'EPIPE',
+      address: redactUrl(url),
+      message: `write to ${redactUrl(url)} failed`,
+    });
     expect(copy.stack).toContain(`write to ${redactUrl(url)} failed`);
     expect((copy.cause as Error).message).toBe('token *** rejected');
     expect(inspect(copy, { depth: 5 })).not.toMatch(/abc123|p%2Fss/);

@@ -42,7 +42,11 @@ describe('relay over real sockets', () => {
     expect(Date.now() - pausedAt).toBeLessThan(2 * (100 + 100) + 300);
     expect(w.relay.status().lastClose?.local).toBe('heartbeat-timeout');
     s.resume();
-    await waitUntil(() => w.relay.status().state === 'open' && w.relay.status().missedPongs === 0, 5000, 'open after resume');
+    await waitUntil(
+      () => w.relay.status().state === 'open' && w.relay.status().missedPongs === 0,
+      5000,
+      'open after resume',
+    );
     await roundTrip(w, 3);
   });
 
@@ -156,7 +160,11 @@ describe('relay over real sockets', () => {
       const w = relayTo(s.url, { protocol: jsonProtocol({ hello: { token: 't' } }), handshakeTimeout: 10_000 });
       w.relay.start();
       await s.waitForConnections(1);
-      await waitUntil(() => JSON.stringify(w.relay.actor.getSnapshot().value).includes('handshaking'), 2000, 'handshaking');
+      await waitUntil(
+        () => JSON.stringify(w.relay.actor.getSnapshot().value).includes('handshaking'),
+        2000,
+        'handshaking',
+      );
       await w.relay.stop();
       await expectNoLeaks(base);
       expect(s.stats.connections).toBe(1);
@@ -212,7 +220,10 @@ describe('relay over real sockets', () => {
 
   it('RETRY reconnects at once, overriding a long backoff', async () => {
     const s = await server();
-    const w = relayTo(s.url, { backoff: { base: 60_000, max: 60_000, factor: 2, stableAfter: 300 }, random: () => 0.9 });
+    const w = relayTo(s.url, {
+      backoff: { base: 60_000, max: 60_000, factor: 2, stableAfter: 300 },
+      random: () => 0.9,
+    });
     w.relay.start();
     await w.relay.waitFor('open');
     await s.kill();
@@ -230,7 +241,10 @@ describe('relay over real sockets', () => {
     const { createWakeDetector } = await import('../machines/wake.ts');
     const { realClock } = await import('../machines/options.ts');
     const detector = createWakeDetector(realClock, { gap: 1000, checkEvery: 20 }, () => Date.now() + jump);
-    const w = relayTo(s.url, { backoff: { base: 60_000, max: 60_000, factor: 2, stableAfter: 300 }, random: () => 0.9 });
+    const w = relayTo(s.url, {
+      backoff: { base: 60_000, max: 60_000, factor: 2, stableAfter: 300 },
+      random: () => 0.9,
+    });
     const off = detector.subscribe((sleptMs) => w.relay.actor.send({ type: 'WAKE', sleptMs }));
     cleanup.push(async () => off());
     w.relay.start();
@@ -264,7 +278,10 @@ describe('relay over real sockets', () => {
     s.send(JSON.stringify({ type: 'mystery' }));
     s.send(JSON.stringify({ type: 'note', ok: true }));
     await waitUntil(() => w.messages.some((m) => m.type === 'note'), 2000, 'the good frame');
-    const details = () => w.events.flatMap((e) => (e.type === 'error' ? [(e.error as { detail?: string; code: string }).detail ?? e.error.code] : []));
+    const details = () =>
+      w.events.flatMap((e) =>
+        e.type === 'error' ? [(e.error as { detail?: string; code: string }).detail ?? e.error.code] : [],
+      );
     expect(details()).toEqual(['MALFORMED', 'BINARY', 'UNKNOWN_TYPE']);
     expect(w.relay.status().state).toBe('open');
 
@@ -276,16 +293,28 @@ describe('relay over real sockets', () => {
   });
 
   it('rejects bad options with a typed error naming the option', () => {
-    const make = (o: Partial<RelayOptions<Msg, Msg>>) => () => createRelay<Msg, Msg>('ws://127.0.0.1:1', { transport: wsTransport(), protocol: jsonProtocol(), ...o });
-    expect(make({ heartbeat: { interval: -1 } })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', option: 'heartbeat.interval' }));
+    const make = (o: Partial<RelayOptions<Msg, Msg>>) => () =>
+      createRelay<Msg, Msg>('ws://127.0.0.1:1', { transport: wsTransport(), protocol: jsonProtocol(), ...o });
+    expect(make({ heartbeat: { interval: -1 } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', option: 'heartbeat.interval' }),
+    );
     expect(make({ backoff: { base: 10, max: 5 } })).toThrow(expect.objectContaining({ option: 'backoff.max' }));
     expect(make({ maxAttempts: 0 })).toThrow(expect.objectContaining({ option: 'maxAttempts' }));
-    expect(make({ heartbeat: { intervall: 5 } as never })).toThrow(expect.objectContaining({ option: 'heartbeat.intervall' }));
-    expect(() => createRelay('http://x', { transport: wsTransport(), protocol: jsonProtocol() })).toThrow(expect.objectContaining({ option: 'url' }));
-    // An unparsable URL is named in the error, with what looks like credentials and query values hidden.
-    expect(() => createRelay('ws://alice:hunter2@bad host/?token=sekrit&x=1', { transport: wsTransport(), protocol: jsonProtocol() })).toThrow(
-      '"ws://***@bad host/?token=***&x=***" is not a valid URL',
+    expect(make({ heartbeat: { intervall: 5 } as never })).toThrow(
+      expect.objectContaining({ option: 'heartbeat.intervall' }),
     );
-    expect(() => createRelay('ws://x', { protocol: jsonProtocol() } as never)).toThrow(expect.objectContaining({ option: 'transport' }));
+    expect(() => createRelay('http://x', { transport: wsTransport(), protocol: jsonProtocol() })).toThrow(
+      expect.objectContaining({ option: 'url' }),
+    );
+    // An unparsable URL is named in the error, with what looks like credentials and query values hidden.
+    expect(() =>
+      createRelay('ws://alice:hunter2@bad host/?token=sekrit&x=1', {
+        transport: wsTransport(),
+        protocol: jsonProtocol(),
+      }),
+    ).toThrow('"ws://***@bad host/?token=***&x=***" is not a valid URL');
+    expect(() => createRelay('ws://x', { protocol: jsonProtocol() } as never)).toThrow(
+      expect.objectContaining({ option: 'transport' }),
+    );
   });
 });

@@ -31,7 +31,10 @@ afterEach(async () => {
   for (const r of rigs.splice(0)) await r.relay.stop();
 });
 
-function rig(options: Partial<RelayOptions<Record<string, unknown>, Record<string, unknown>>> = {}, protocolOptions = {}): Rig {
+function rig(
+  options: Partial<RelayOptions<Record<string, unknown>, Record<string, unknown>>> = {},
+  protocolOptions = {},
+): Rig {
   const clock = new SimulatedClock();
   const mem = memoryTransport({ clock });
   const server = mem.server(URL);
@@ -115,7 +118,9 @@ describe('relay machine (SimulatedClock, memory transport)', () => {
     expect(silent.relay.status().lastClose?.local).toBe('handshake-timeout');
 
     const rejected = rig({}, { hello: { token: 'bad' } });
-    rejected.server.onMessage((_d, conn) => conn.send(JSON.stringify({ type: 'hello-ack', ok: false, reason: 'bad token' })));
+    rejected.server.onMessage((_d, conn) =>
+      conn.send(JSON.stringify({ type: 'hello-ack', ok: false, reason: 'bad token' })),
+    );
     rejected.relay.start();
     await settle();
     await settle();
@@ -192,7 +197,9 @@ describe('relay machine (SimulatedClock, memory transport)', () => {
     }
     expect(r.relay.status().state).toBe('open');
     expect(r.relay.status().heartbeat).toBe('off');
-    expect(r.events.find((e) => e.type === 'heartbeat-off')).toMatchObject({ reason: expect.stringContaining('sends other frames') });
+    expect(r.events.find((e) => e.type === 'heartbeat-off')).toMatchObject({
+      reason: expect.stringContaining('sends other frames'),
+    });
     expect(r.states).toEqual(['connecting', 'open']);
   });
 

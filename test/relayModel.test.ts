@@ -14,8 +14,19 @@ import { advance } from '../testkit/simulated.ts';
 
 type ModelEvent = { type: ModelEventType };
 type ModelEventType =
-  | 'START' | 'ACCEPT' | 'REFUSE_RETRYABLE' | 'REFUSE_FATAL' | 'DIAL_TIMEOUT'
-  | 'MISS_PONG' | 'RECOVER' | 'DROP' | 'CLOSE_FATAL' | 'BACKOFF_ELAPSED' | 'RETRY' | 'WAKE' | 'STOP';
+  | 'START'
+  | 'ACCEPT'
+  | 'REFUSE_RETRYABLE'
+  | 'REFUSE_FATAL'
+  | 'DIAL_TIMEOUT'
+  | 'MISS_PONG'
+  | 'RECOVER'
+  | 'DROP'
+  | 'CLOSE_FATAL'
+  | 'BACKOFF_ELAPSED'
+  | 'RETRY'
+  | 'WAKE'
+  | 'STOP';
 
 /** The relay as the user sees it: public states, with faults and elapsed timers as events. maxMissed = 2. */
 export const relayModel = createMachine({
@@ -47,7 +58,21 @@ export const relayModel = createMachine({
 });
 
 const ALL: ModelEvent[] = (
-  ['START', 'ACCEPT', 'REFUSE_RETRYABLE', 'REFUSE_FATAL', 'DIAL_TIMEOUT', 'MISS_PONG', 'RECOVER', 'DROP', 'CLOSE_FATAL', 'BACKOFF_ELAPSED', 'RETRY', 'WAKE', 'STOP'] as const
+  [
+    'START',
+    'ACCEPT',
+    'REFUSE_RETRYABLE',
+    'REFUSE_FATAL',
+    'DIAL_TIMEOUT',
+    'MISS_PONG',
+    'RECOVER',
+    'DROP',
+    'CLOSE_FATAL',
+    'BACKOFF_ELAPSED',
+    'RETRY',
+    'WAKE',
+    'STOP',
+  ] as const
 ).map((type) => ({ type }));
 
 type ModelSnapshot = SnapshotFrom<typeof relayModel>;
@@ -62,17 +87,22 @@ export function transitionPaths(): PlannedPath[] {
   const toState = new Map<string, Array<{ event: ModelEvent; state: ModelSnapshot }>>();
   for (const p of getShortestPaths(relayModel, { events: ALL })) toState.set(key(p.state), p.steps);
   const edges = adjacencyMapToArray(getAdjacencyMap(relayModel, { events: ALL }));
-  return edges
-    // Only transitions the model defines: an unhandled event is not a transition to test here.
-    .filter((e) => e.state.status !== 'done' && e.state.can(e.event))
-    .map((edge) => {
-      const prefix = toState.get(key(edge.state)) ?? [];
-      const steps = [...prefix.filter((s) => (s.event.type as string) !== 'xstate.init'), { event: edge.event, state: edge.nextState }].map((s) => ({
-        event: s.event as ModelEvent,
-        expected: s.state.value as RelayState,
-      }));
-      return { name: `${key(edge.state)} --${edge.event.type}--> ${key(edge.nextState)}`, steps };
-    });
+  return (
+    edges
+      // Only transitions the model defines: an unhandled event is not a transition to test here.
+      .filter((e) => e.state.status !== 'done' && e.state.can(e.event))
+      .map((edge) => {
+        const prefix = toState.get(key(edge.state)) ?? [];
+        const steps = [
+          ...prefix.filter((s) => (s.event.type as string) !== 'xstate.init'),
+          { event: edge.event, state: edge.nextState },
+        ].map((s) => ({
+          event: s.event as ModelEvent,
+          expected: s.state.value as RelayState,
+        }));
+        return { name: `${key(edge.state)} --${edge.event.type}--> ${key(edge.nextState)}`, steps };
+      })
+  );
 }
 
 const URL = 'ws://model.test';
@@ -178,7 +208,10 @@ describe('model-based: every transition of the relay model holds on the real rel
   it('covers every state and every transition of the model', () => {
     const states = new Set(paths.flatMap((p) => p.steps.map((s) => s.expected)));
     expect([...states].sort()).toEqual(['closed', 'connecting', 'degraded', 'failed', 'open', 'reconnecting']);
-    const defined = Object.values(relayModel.root.states).reduce((n, node) => n + Object.keys(node.config.on ?? {}).length, 0);
+    const defined = Object.values(relayModel.root.states).reduce(
+      (n, node) => n + Object.keys(node.config.on ?? {}).length,
+      0,
+    );
     expect(paths.length).toBe(defined);
   });
 

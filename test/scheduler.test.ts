@@ -7,7 +7,10 @@ describe('shared scheduler', () => {
   it('runs callbacks in due order on one clock timer', () => {
     const clock = new SimulatedClock();
     let armed = 0;
-    const counting = { setTimeout: (fn: () => void, ms: number) => (armed++, clock.setTimeout(fn, ms)), clearTimeout: (id: number) => clock.clearTimeout(id) };
+    const counting = {
+      setTimeout: (fn: () => void, ms: number) => (armed++, clock.setTimeout(fn, ms)),
+      clearTimeout: (id: number) => clock.clearTimeout(id),
+    };
     const s = createScheduler(counting, () => clock.now());
     const order: string[] = [];
     s.schedule(300, () => order.push('c'));

@@ -60,7 +60,10 @@ describe('scoreRelay', () => {
   });
 
   it('takes tuned options', () => {
-    const s = scoreRelay({ ...base, state: 'degraded', rttEwmaMs: 100 }, { ...DEFAULT_SCORE, degradedFactor: 0.8, rttReferenceMs: 100, weights: { rtt: 1, success: 0, stability: 0 } });
+    const s = scoreRelay(
+      { ...base, state: 'degraded', rttEwmaMs: 100 },
+      { ...DEFAULT_SCORE, degradedFactor: 0.8, rttReferenceMs: 100, weights: { rtt: 1, success: 0, stability: 0 } },
+    );
     expect(s.score).toBe(0.4);
   });
 });

@@ -3,11 +3,19 @@ import { describe, expect, it } from 'vitest';
 import { scoreRelay } from '../machines/score.ts';
 import { choosePrimary, rankUsable, type Candidate } from '../machines/select.ts';
 
-const c = (key: string, score: number, usable = true): Candidate => ({ key, usable, score: { score, parts: scoreRelay({ state: 'open', rttEwmaMs: 0, successRatio: 1, recentFlaps: 0 }).parts } });
+const c = (key: string, score: number, usable = true): Candidate => ({
+  key,
+  usable,
+  score: { score, parts: scoreRelay({ state: 'open', rttEwmaMs: 0, successRatio: 1, recentFlaps: 0 }).parts },
+});
 
 describe('rankUsable', () => {
   it('keeps usable relays, best first, ties in configuration order', () => {
-    expect(rankUsable([c('a', 0.5), c('b', 0.9), c('c', 0.9), c('d', 1, false)]).map((x) => x.key)).toEqual(['b', 'c', 'a']);
+    expect(rankUsable([c('a', 0.5), c('b', 0.9), c('c', 0.9), c('d', 1, false)]).map((x) => x.key)).toEqual([
+      'b',
+      'c',
+      'a',
+    ]);
   });
 });
 
@@ -26,7 +34,10 @@ describe('choosePrimary', () => {
   });
 
   it('primary-unusable: the best usable relay, however close the scores', () => {
-    expect(choosePrimary('a', [c('a', 0.9, false), c('b', 0.2), c('c', 0.3)], 0.1)).toEqual({ key: 'c', reason: 'primary-unusable' });
+    expect(choosePrimary('a', [c('a', 0.9, false), c('b', 0.2), c('c', 0.3)], 0.1)).toEqual({
+      key: 'c',
+      reason: 'primary-unusable',
+    });
   });
 
   it('none-usable: no primary; kept (null) when there was none', () => {

@@ -36,7 +36,9 @@ describe('a slow or failing primary', () => {
     await r.tick(1200);
     expect(outcome).toBe('resolved');
     expect(r.received(other).map((m) => m.id)).toEqual(['m1']);
-    expect(r.events).toContainEqual(expect.objectContaining({ type: 'resent', from: r.urls[primary], to: r.urls[other] }));
+    expect(r.events).toContainEqual(
+      expect.objectContaining({ type: 'resent', from: r.urls[primary], to: r.urls[other] }),
+    );
     await r.pool.stop();
   });
 

@@ -19,7 +19,8 @@ async function startHub(): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   wss.on('connection', (ws: WebSocket) => {
     ws.on('message', (data, isBinary) => {
-      for (const other of wss.clients) if (other !== ws && other.readyState === 1) other.send(data, { binary: isBinary });
+      for (const other of wss.clients)
+        if (other !== ws && other.readyState === 1) other.send(data, { binary: isBinary });
     });
   });
   const { port } = wss.address() as { port: number };
@@ -49,7 +50,11 @@ describe('statelyInspector', () => {
     const server = await startTestRelay();
     cleanups.push(() => server.close());
     const secretUrl = server.url.replace('ws://', 'ws://bob:pa55@') + '?auth=xyz';
-    const pool = createRelayPool({ relays: [secretUrl], heartbeat: { interval: 200, timeout: 200 }, backoff: { base: 30, max: 100 } });
+    const pool = createRelayPool({
+      relays: [secretUrl],
+      heartbeat: { interval: 200, timeout: 200 },
+      backoff: { base: 30, max: 100 },
+    });
     cleanups.push(() => pool.stop());
     const stately = statelyInspector({ url: hub.url, retryDelayMs: 50 });
     cleanups.push(() => stately.stop());
@@ -58,9 +63,17 @@ describe('statelyInspector', () => {
     await pool.waitFor('online');
     await waitUntil(() => stately.connected, 5000, 'bridge connected');
     await server.kill();
-    await waitUntil(() => received.some((e) => e.type === '@xstate.snapshot' && e.snapshot?.value === 'reconnecting'), 5000, 'reconnecting snapshot');
+    await waitUntil(
+      () => received.some((e) => e.type === '@xstate.snapshot' && e.snapshot?.value === 'reconnecting'),
+      5000,
+      'reconnecting snapshot',
+    );
     await server.restart();
-    await waitUntil(() => received.filter((e) => e.type === '@xstate.snapshot' && e.snapshot?.value?.live === 'open').length >= 2, 10_000, 'open again');
+    await waitUntil(
+      () => received.filter((e) => e.type === '@xstate.snapshot' && e.snapshot?.value?.live === 'open').length >= 2,
+      10_000,
+      'open again',
+    );
 
     const actors = received.filter((e) => e.type === '@xstate.actor');
     expect(actors.map((a) => a.name)).toEqual(expect.arrayContaining(['pool', 'relay']));
@@ -117,9 +130,16 @@ describe('statelyInspector', () => {
     // Unparsable: a typed error at once, and the URL's secrets are not in it.
     expect(() => statelyInspector({ url: 'ws://user:pw@bad host/?token=s3cret' })).toThrow(InvalidOptionError);
     expect(() => statelyInspector({ url: 'ws://user:pw@bad host/?token=s3cret' })).not.toThrow(/pw|s3cret/);
-    expect(sanitizeEvent({ type: 'ADD_RELAY', id: 'relay:wss://a:b@h/?t=1', rt: new (class Runtime {
-      secret = 1;
-    })(), info: { code: 1006, deep: { x: 1 } } })).toEqual({
+    expect(
+      sanitizeEvent({
+        type: 'ADD_RELAY',
+        id: 'relay:wss://a:b@h/?t=1',
+        rt: new (class Runtime {
+          secret = 1;
+        })(),
+        info: { code: 1006, deep: { x: 1 } },
+      }),
+    ).toEqual({
       type: 'ADD_RELAY',
       id: 'relay:wss://***@h/?t=***',
       info: { code: 1006 },

@@ -16,10 +16,16 @@ describe('relay over real sockets: a TCP reset', () => {
     await roundTrip(w, 1);
     expect(s.reset()).toBe(1);
     await waitUntil(() => w.events.some((e) => e.type === 'disconnected'), 3000, 'the disconnected event');
-    const disconnected = w.events.find((e): e is Extract<RelayEvent, { type: 'disconnected' }> => e.type === 'disconnected')!;
+    const disconnected = w.events.find(
+      (e): e is Extract<RelayEvent, { type: 'disconnected' }> => e.type === 'disconnected',
+    )!;
     expect(disconnected.info).toMatchObject({ code: 1006, wasClean: false, errorCode: 'ECONNRESET' });
     expect(disconnected.verdict).toMatchObject({ action: 'retry', reason: 'ECONNRESET' });
-    expect(w.relay.status().lastClose).toMatchObject({ code: 1006, errorCode: 'ECONNRESET', verdict: { action: 'retry' } });
+    expect(w.relay.status().lastClose).toMatchObject({
+      code: 1006,
+      errorCode: 'ECONNRESET',
+      verdict: { action: 'retry' },
+    });
     // The relay kept listening: the reconnect succeeds.
     await waitUntil(() => w.states.filter((st) => st === 'open').length >= 2, 5000, 'open again');
     await roundTrip(w, 2);

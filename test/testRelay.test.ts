@@ -79,21 +79,20 @@ class Client {
   }
 
   /** Waits until a frame satisfying `match` has been received (including already received ones). */
-  waitFrame(
-    match: (data: string | Buffer, isBinary: boolean) => boolean,
-    what = 'a frame',
-    ms = WAIT_MS,
-    since = 0,
-  ) {
-    return within<{ data: string | Buffer; isBinary: boolean; at: number }>(what, (done) => {
-      const check = () => {
-        const found = this.frames.slice(since).find((f) => match(f.data, f.isBinary));
-        if (found) done(found);
-      };
-      this.ws.on('message', check);
-      queueMicrotask(check);
-      return () => this.ws.off('message', check);
-    }, ms);
+  waitFrame(match: (data: string | Buffer, isBinary: boolean) => boolean, what = 'a frame', ms = WAIT_MS, since = 0) {
+    return within<{ data: string | Buffer; isBinary: boolean; at: number }>(
+      what,
+      (done) => {
+        const check = () => {
+          const found = this.frames.slice(since).find((f) => match(f.data, f.isBinary));
+          if (found) done(found);
+        };
+        this.ws.on('message', check);
+        queueMicrotask(check);
+        return () => this.ws.off('message', check);
+      },
+      ms,
+    );
   }
 
   /** Waits for a text frame equal to `text`. */
@@ -103,15 +102,18 @@ class Client {
 
   /** Waits for a JSON frame with these fields. */
   waitJson(fields: Record<string, unknown>) {
-    return this.waitFrame((d) => {
-      if (typeof d !== 'string') return false;
-      try {
-        const parsed = JSON.parse(d);
-        return Object.entries(fields).every(([k, v]) => parsed[k] === v);
-      } catch {
-        return false;
-      }
-    }, `frame matching ${JSON.stringify(fields)}`);
+    return this.waitFrame(
+      (d) => {
+        if (typeof d !== 'string') return false;
+        try {
+          const parsed = JSON.parse(d);
+          return Object.entries(fields).every(([k, v]) => parsed[k] === v);
+        } catch {
+          return false;
+        }
+      },
+      `frame matching ${JSON.stringify(fields)}`,
+    );
   }
 
   /** Sends a text frame and waits for its echo; returns the round-trip time in ms. */
@@ -237,10 +239,14 @@ function trackTimers(): { armed: () => string[]; restore: () => void } {
   };
   const g = globalThis as any;
   g.setTimeout = (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-    const timer = original.setTimeout((...a: unknown[]) => {
-      armed.delete(timer);
-      fn(...a);
-    }, ms, ...args);
+    const timer = original.setTimeout(
+      (...a: unknown[]) => {
+        armed.delete(timer);
+        fn(...a);
+      },
+      ms,
+      ...args,
+    );
     armed.set(timer, new Error(`setTimeout(${ms})`).stack ?? '');
     return timer;
   };
@@ -326,7 +332,10 @@ describe('startTestRelay', () => {
         client.ws.send('{"id":"x"}');
         client.ws.send('{"type":"ping","id":"marker"}');
         await client.waitJson({ type: 'pong', id: 'marker' });
-        expect(client.json).toEqual([{ type: 'ack', id: 'x', ok: true }, { type: 'pong', id: 'marker' }]);
+        expect(client.json).toEqual([
+          { type: 'ack', id: 'x', ok: true },
+          { type: 'pong', id: 'marker' },
+        ]);
       },
       { echo: false },
     );
@@ -497,7 +506,10 @@ describe('startTestRelay', () => {
       expect(relay.closeFrameOnly(1001, 'going away')).toBe(2);
       // The close frame arrived (ws answers it and waits for TCP to end) ...
       await within<void>('the close frame', (done) => {
-        const timer = setInterval(() => a.ws.readyState === WebSocket.CLOSING && b.ws.readyState === WebSocket.CLOSING && done(), 2);
+        const timer = setInterval(
+          () => a.ws.readyState === WebSocket.CLOSING && b.ws.readyState === WebSocket.CLOSING && done(),
+          2,
+        );
         return () => clearInterval(timer);
       });
       // ... the connections are no longer the relay's, and nothing more is sent on them ...
@@ -620,22 +632,29 @@ describe('startTestRelay', () => {
   });
 
   it('answers hello frames according to helloAck()', async () => {
-    await withRelay(async (relay, connect) => {
-      const client = await connect();
-      client.ws.send('{"type":"hello","token":"t"}');
-      await client.waitJson({ type: 'hello-ack', ok: true });
+    await withRelay(
+      async (relay, connect) => {
+        const client = await connect();
+        client.ws.send('{"type":"hello","token":"t"}');
+        await client.waitJson({ type: 'hello-ack', ok: true });
 
-      relay.helloAck('reject');
-      client.ws.send('{"type":"hello"}');
-      const nack = await client.waitJson({ type: 'hello-ack', ok: false });
-      expect(JSON.parse(nack.data as string)).toEqual({ type: 'hello-ack', ok: false, reason: 'rejected by test relay' });
+        relay.helloAck('reject');
+        client.ws.send('{"type":"hello"}');
+        const nack = await client.waitJson({ type: 'hello-ack', ok: false });
+        expect(JSON.parse(nack.data as string)).toEqual({
+          type: 'hello-ack',
+          ok: false,
+          reason: 'rejected by test relay',
+        });
 
-      relay.helloAck('never');
-      client.ws.send('{"type":"hello"}');
-      await client.roundTrip('after-hello');
-      expect(client.json.filter((m) => m.type === 'hello-ack')).toHaveLength(2);
-      expect(client.ws.readyState).toBe(WebSocket.OPEN);
-    }, { helloAck: 'ok' });
+        relay.helloAck('never');
+        client.ws.send('{"type":"hello"}');
+        await client.roundTrip('after-hello');
+        expect(client.json.filter((m) => m.type === 'hello-ack')).toHaveLength(2);
+        expect(client.ws.readyState).toBe(WebSocket.OPEN);
+      },
+      { helloAck: 'ok' },
+    );
   });
 
   it('onMessage() sees every data frame and can take over the answer', async () => {

@@ -9,7 +9,11 @@ import { startTestRelay } from '../testkit/testRelay.ts';
 
 const WAIT_MS = 5000;
 
-type Ev = { type: 'open' } | { type: 'message'; data: Frame; isBinary: boolean } | { type: 'pong' } | { type: 'close'; info: DisconnectInfo };
+type Ev =
+  | { type: 'open' }
+  | { type: 'message'; data: Frame; isBinary: boolean }
+  | { type: 'pong' }
+  | { type: 'close'; info: DisconnectInfo };
 
 /** Records handler calls; `wait` resolves on the first matching event, bounded by WAIT_MS. */
 function recorder(react?: (ev: Ev) => void) {
@@ -33,7 +37,10 @@ function recorder(react?: (ev: Ev) => void) {
     onPong: () => push({ type: 'pong' }),
     onClose: (info) => push({ type: 'close', info }),
   };
-  const wait = <T extends Ev['type']>(type: T, match: (e: Extract<Ev, { type: T }>) => boolean = () => true): Promise<Extract<Ev, { type: T }>> => {
+  const wait = <T extends Ev['type']>(
+    type: T,
+    match: (e: Extract<Ev, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<Ev, { type: T }>> => {
     const test = (e: Ev) => e.type === type && match(e as Extract<Ev, { type: T }>);
     const found = events.find(test);
     if (found) return Promise.resolve(found as Extract<Ev, { type: T }>);
@@ -75,7 +82,12 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function dial(url: string, dialOptions: DialOptions = {}, options: Parameters<typeof wsTransport>[0] = {}, react?: (ev: Ev) => void) {
+function dial(
+  url: string,
+  dialOptions: DialOptions = {},
+  options: Parameters<typeof wsTransport>[0] = {},
+  react?: (ev: Ev) => void,
+) {
   const rec = recorder(react);
   rec.state.inConnect = true;
   const socket = wsTransport(options).connect(url, rec.handlers, dialOptions);
@@ -162,7 +174,9 @@ describe('wsTransport', () => {
   });
 
   it('passes headers, protocols, maxPayload and closeTimeout to the injected WebSocket class', async () => {
-    const { url, nextConnection } = await wsServer({ handleProtocols: (protocols) => (protocols.has('relay.v1') ? 'relay.v1' : false) });
+    const { url, nextConnection } = await wsServer({
+      handleProtocols: (protocols) => (protocols.has('relay.v1') ? 'relay.v1' : false),
+    });
     const seen: Array<{ protocols: unknown; options: ClientOptions & { closeTimeout?: number } }> = [];
     class SpyWebSocket extends WebSocket {
       constructor(address: string, protocols: string[], options: ClientOptions) {
@@ -174,7 +188,11 @@ describe('wsTransport', () => {
     const { rec } = dial(
       url,
       { headers: { 'x-token': 'abc' }, protocols: ['relay.v1'], maxPayload: 4096 },
-      { WebSocket: SpyWebSocket as typeof WebSocket, closeTimeout: 500, clientOptions: { headers: { 'x-base': '1', 'x-token': 'base' } } },
+      {
+        WebSocket: SpyWebSocket as typeof WebSocket,
+        closeTimeout: 500,
+        clientOptions: { headers: { 'x-base': '1', 'x-token': 'base' } },
+      },
     );
     await rec.wait('open');
     const [server, req] = await conn;
@@ -284,7 +302,12 @@ describe('wsTransport', () => {
     await rec.wait('open');
     // What the kernel reports when TCP keepalive or retransmissions give up on a dead peer.
     tcp!.destroy(Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT', errno: -110, syscall: 'read' }));
-    expect(await rec.closed()).toMatchObject({ code: 1006, wasClean: false, errorCode: 'ETIMEDOUT', message: 'read ETIMEDOUT' });
+    expect(await rec.closed()).toMatchObject({
+      code: 1006,
+      wasClean: false,
+      errorCode: 'ETIMEDOUT',
+      message: 'read ETIMEDOUT',
+    });
   });
 
   it('reports 1006 when we terminate an open socket', async () => {
@@ -320,15 +343,25 @@ describe('wsTransport', () => {
   });
 
   it('reports a refused upgrade: 401', async () => {
-    const url = await rawServer((socket) => socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+    const url = await rawServer((socket) =>
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'),
+    );
     const { rec } = dial(url);
     const info = await rec.closed();
-    expect(info).toEqual({ code: 1006, reason: '', wasClean: false, status: 401, message: 'Unexpected server response: 401' });
+    expect(info).toEqual({
+      code: 1006,
+      reason: '',
+      wasClean: false,
+      status: 401,
+      message: 'Unexpected server response: 401',
+    });
   });
 
   it('reports a refused upgrade: 503 with Retry-After in seconds', async () => {
     const url = await rawServer((socket) =>
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'),
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      ),
     );
     const { rec } = dial(url);
     const info = await rec.closed();
@@ -339,7 +372,9 @@ describe('wsTransport', () => {
   it('reports a refused upgrade: 503 with Retry-After as an HTTP-date', async () => {
     const date = new Date(Date.now() + 10_000).toUTCString();
     const url = await rawServer((socket) =>
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${date}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`),
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${date}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      ),
     );
     const { rec } = dial(url);
     const info = await rec.closed();
@@ -407,7 +442,11 @@ describe('wsTransport', () => {
     await reached; // the upgrade request reached the server and hangs
     second.socket.close(4000, 'timeout');
     const info = await second.rec.closed();
-    expect(info).toMatchObject({ code: 1006, wasClean: false, message: 'closed locally before the connection was established' });
+    expect(info).toMatchObject({
+      code: 1006,
+      wasClean: false,
+      message: 'closed locally before the connection was established',
+    });
     expect(second.rec.events.map((e) => e.type)).toEqual(['close']);
   });
 
@@ -432,7 +471,8 @@ describe('wsTransport', () => {
     socket.close(1000);
     await rec.closed();
     const ws = instances[0]!;
-    for (const event of ['open', 'message', 'pong', 'close', 'unexpected-response']) expect(ws.listenerCount(event)).toBe(0);
+    for (const event of ['open', 'message', 'pong', 'close', 'unexpected-response'])
+      expect(ws.listenerCount(event)).toBe(0);
     expect(ws.listenerCount('error')).toBeLessThanOrEqual(1);
   });
 });
@@ -452,16 +492,19 @@ function capture(patch?: (ws: WebSocket) => void) {
 
 /** Resolves when `ws` has emitted 'close' (TCP ended), with the ms it took from `since`; bounded by WAIT_MS. */
 async function tcpClosed(ws: WebSocket, since: number): Promise<number> {
-  if (ws.readyState !== WebSocket.CLOSED) await Promise.race([once(ws, 'close'), rejectAfter(WAIT_MS, 'the socket to close')]);
+  if (ws.readyState !== WebSocket.CLOSED)
+    await Promise.race([once(ws, 'close'), rejectAfter(WAIT_MS, 'the socket to close')]);
   return performance.now() - since;
 }
 
 function rejectAfter(ms: number, what: string): Promise<never> {
-  return new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref());
+  return new Promise((_, reject) =>
+    setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref(),
+  );
 }
 
 describe('wsTransport: a peer that sends a close frame and keeps TCP open', () => {
-  it('reports onClose at once with the code and reason, then drops TCP after the dial\'s closeTimeout', async () => {
+  it("reports onClose at once with the code and reason, then drops TCP after the dial's closeTimeout", async () => {
     const relay = await startTestRelay();
     cleanups.push(() => relay.close());
     const ws = capture();
@@ -480,7 +523,7 @@ describe('wsTransport: a peer that sends a close frame and keeps TCP open', () =
     expect(rec.events.map((e) => e.type)).toEqual(['open', 'close']);
   });
 
-  it('uses the transport\'s closeTimeout when the dial has none; the dial\'s wins', async () => {
+  it("uses the transport's closeTimeout when the dial has none; the dial's wins", async () => {
     const relay = await startTestRelay();
     cleanups.push(() => relay.close());
     const ws = capture();
@@ -542,13 +585,16 @@ describe('wsTransport: a peer that sends a close frame and keeps TCP open', () =
     expect(server.readyState).not.toBe(WebSocket.OPEN);
   });
 
-  it('without ws\'s close-frame fields (another ws version), reports at the drop, still with the code', async () => {
+  it("without ws's close-frame fields (another ws version), reports at the drop, still with the code", async () => {
     const relay = await startTestRelay();
     cleanups.push(() => relay.close());
     // Hide the private fields the early report reads; ws itself keeps working through the setter.
     const ws = capture((socket) => {
       let received = false;
-      Object.defineProperty(socket, '_closeFrameReceived', { get: () => undefined, set: (v: boolean) => void (received = v) });
+      Object.defineProperty(socket, '_closeFrameReceived', {
+        get: () => undefined,
+        set: (v: boolean) => void (received = v),
+      });
       void received;
     });
     const { rec } = dial(relay.url, { closeTimeout: 200 }, { WebSocket: ws.WebSocket });

@@ -89,7 +89,9 @@ export async function relisten(
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       if (attempt >= options.attempts) {
-        throw new Error(`${options.name}.restart(): port ${port} still in use after ${attempt} attempt(s)`, { cause: err });
+        throw new Error(`${options.name}.restart(): port ${port} still in use after ${attempt} attempt(s)`, {
+          cause: err,
+        });
       }
     }
     await options.sleeps.sleep(options.delayMs);

@@ -176,7 +176,8 @@ export class MemoryEventRepository extends EventRepository {
       for (const old of this.#events.values()) {
         if (old.kind !== event.kind || old.pubkey !== event.pubkey || EventUtils.extractDTagValue(old) !== d) continue;
         // NIP-01: the newest wins; on a tie, the lowest id.
-        if (old.created_at > event.created_at || (old.created_at === event.created_at && old.id < event.id)) return { isDuplicate: true };
+        if (old.created_at > event.created_at || (old.created_at === event.created_at && old.id < event.id))
+          return { isDuplicate: true };
         this.#events.delete(old.id);
       }
     }
@@ -211,7 +212,8 @@ function matches(event: Event, filter: Filter): boolean {
   for (const [key, values] of Object.entries(filter)) {
     if (key.length !== 2 || key[0] !== '#' || !Array.isArray(values)) continue;
     const name = key[1];
-    if (!event.tags.some((tag) => tag[0] === name && tag[1] !== undefined && (values as string[]).includes(tag[1]))) return false;
+    if (!event.tags.some((tag) => tag[0] === name && tag[1] !== undefined && (values as string[]).includes(tag[1])))
+      return false;
   }
   return true;
 }
@@ -226,7 +228,9 @@ const requireAuth: HandleMessagePlugin = {
       return { messageType: 'EVENT', success: false, message: reason };
     }
     if (message[0] === 'REQ') {
-      ctx.sendMessage(createOutgoingClosedMessage(message[1], 'auth-required: this relay only serves authenticated clients'));
+      ctx.sendMessage(
+        createOutgoingClosedMessage(message[1], 'auth-required: this relay only serves authenticated clients'),
+      );
       return { messageType: 'REQ', events: [] };
     }
     return next();
@@ -272,7 +276,9 @@ class LoopbackNostrRelay implements NostrTestRelay {
       // Both caches would make a test see stale answers: a REQ right after a publish, a repeat of a refused event.
       filterResultCacheTtl: 0,
       eventHandlingResultCacheTtl: 0,
-      ...(options.maxSubscriptionsPerClient === undefined ? {} : { maxSubscriptionsPerClient: options.maxSubscriptionsPerClient }),
+      ...(options.maxSubscriptionsPerClient === undefined
+        ? {}
+        : { maxSubscriptionsPerClient: options.maxSubscriptionsPerClient }),
     });
     // NostrRelay checks AUTH events but lets unauthenticated clients publish; the gate makes `auth` mean required.
     if (options.auth) this.#relay.register(requireAuth);
@@ -314,7 +320,11 @@ class LoopbackNostrRelay implements NostrTestRelay {
         reject,
         timer: setTimeout(() => {
           this.#waiters.delete(waiter);
-          reject(new Error(`waitForConnections(${n}) timed out after ${timeoutMs} ms with ${this.#clients.size} open on ${this.url}`));
+          reject(
+            new Error(
+              `waitForConnections(${n}) timed out after ${timeoutMs} ms with ${this.#clients.size} open on ${this.url}`,
+            ),
+          );
         }, timeoutMs),
       };
       this.#waiters.add(waiter);
@@ -452,11 +462,16 @@ function parseMessage(raw: RawData, isBinary: boolean): IncomingMessage | string
   if (isBinary) return 'invalid: binary frames are not supported';
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.concat(Array.isArray(raw) ? raw : [Buffer.from(raw)]).toString('utf8'));
+    value = JSON.parse(
+      Buffer.isBuffer(raw)
+        ? raw.toString('utf8')
+        : Buffer.concat(Array.isArray(raw) ? raw : [Buffer.from(raw)]).toString('utf8'),
+    );
   } catch {
     return 'invalid: not JSON';
   }
-  if (!Array.isArray(value) || typeof value[0] !== 'string') return 'invalid: expected a JSON array starting with a verb';
+  if (!Array.isArray(value) || typeof value[0] !== 'string')
+    return 'invalid: expected a JSON array starting with a verb';
   const [verb, first, ...rest] = value as [string, ...unknown[]];
   switch (verb) {
     case 'EVENT':
@@ -465,7 +480,8 @@ function parseMessage(raw: RawData, isBinary: boolean): IncomingMessage | string
       return value as IncomingMessage;
     case 'REQ':
       if (typeof first !== 'string' || first === '') return 'invalid: REQ needs a subscription id';
-      if (!rest.every((f) => typeof f === 'object' && f !== null && !Array.isArray(f))) return 'invalid: REQ filters must be objects';
+      if (!rest.every((f) => typeof f === 'object' && f !== null && !Array.isArray(f)))
+        return 'invalid: REQ filters must be objects';
       return value as IncomingMessage;
     case 'CLOSE':
       if (value.length !== 2 || typeof first !== 'string') return 'invalid: CLOSE needs a subscription id';

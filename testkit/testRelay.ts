@@ -40,11 +40,7 @@ export type TestRelayFrame = string | Uint8Array | ArrayBuffer;
  * @param client - The server-side socket the frame arrived on (reply with `client.send(...)`).
  * @returns `'handled'` to skip the relay's default behaviour (echo / ack / pong / hello-ack) for this frame.
  */
-export type TestRelayMessageHandler = (
-  data: string | Buffer,
-  isBinary: boolean,
-  client: WebSocket,
-) => void | 'handled';
+export type TestRelayMessageHandler = (data: string | Buffer, isBinary: boolean, client: WebSocket) => void | 'handled';
 
 /** Options of {@link startTestRelay}. */
 export interface TestRelayOptions {
@@ -245,8 +241,7 @@ const DEFAULT_WAIT_MS = 5_000;
 
 /** One outbound answer: a data frame (optionally counted as an app-level pong) or a protocol pong. */
 type Answer =
-  | { kind: 'frame'; data: string | Buffer; binary: boolean; pong?: boolean }
-  | { kind: 'pong'; data: Buffer };
+  { kind: 'frame'; data: string | Buffer; binary: boolean; pong?: boolean } | { kind: 'pong'; data: Buffer };
 
 interface Waiter {
   n: number;
@@ -275,7 +270,6 @@ export async function startTestRelay(options: TestRelayOptions = {}): Promise<Te
   return relay;
 }
 
-
 function toBuffer(raw: RawData): Buffer {
   if (Buffer.isBuffer(raw)) return raw;
   if (Array.isArray(raw)) return Buffer.concat(raw);
@@ -284,14 +278,18 @@ function toBuffer(raw: RawData): Buffer {
 
 /** Close codes a close frame may carry, as `ws` enforces them. */
 function isValidCloseCode(code: number): boolean {
-  return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+  return (
+    Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999))
+  );
 }
 
 /** An unmasked (server-to-client) close frame: FIN + opcode 8, the code in network order, then the reason. */
 function closeFrame(code: number, reason: string): Buffer {
   if (!isValidCloseCode(code)) throw new RangeError(`closeFrameOnly(): invalid close code ${code}`);
   const text = Buffer.from(reason, 'utf8');
-  if (text.length > 123) throw new RangeError(`closeFrameOnly(): the reason is ${text.length} bytes, at most 123 fit in a close frame`);
+  if (text.length > 123)
+    throw new RangeError(`closeFrameOnly(): the reason is ${text.length} bytes, at most 123 fit in a close frame`);
   const frame = Buffer.alloc(4 + text.length);
   frame[0] = 0x88;
   frame[1] = 2 + text.length;
@@ -517,7 +515,9 @@ class LoopbackRelay implements TestRelay {
 
   send(frame: TestRelayFrame, client?: WebSocket): number {
     const binary = typeof frame !== 'string';
-    const targets = client ? [client].filter((ws) => ws.readyState === WebSocket.OPEN && this.#open.has(ws)) : this.clients;
+    const targets = client
+      ? [client].filter((ws) => ws.readyState === WebSocket.OPEN && this.#open.has(ws))
+      : this.clients;
     for (const ws of targets) {
       ws.send(frame, { binary });
       this.#stats.messagesSent++;
@@ -530,7 +530,8 @@ class LoopbackRelay implements TestRelay {
   }
 
   flood(frame: TestRelayFrame, count: number): number {
-    if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new RangeError(`flood(frame, count): count must be an integer from 1 to 1000000, got ${count}`);
+    if (!Number.isInteger(count) || count < 1 || count > 1_000_000)
+      throw new RangeError(`flood(frame, count): count must be an integer from 1 to 1000000, got ${count}`);
     let written = 0;
     for (let i = 0; i < count; i++) written += this.send(frame);
     return written;
@@ -616,7 +617,9 @@ class LoopbackRelay implements TestRelay {
   }
 
   #listen(port: number): Promise<Server> {
-    return listenForUpgrades(port, HOST, this.#sockets, (server, req, socket, head) => this.#onUpgrade(server, req, socket, head));
+    return listenForUpgrades(port, HOST, this.#sockets, (server, req, socket, head) =>
+      this.#onUpgrade(server, req, socket, head),
+    );
   }
 
   #listenWithRetry(port: number): Promise<Server> {
@@ -712,7 +715,9 @@ class LoopbackRelay implements TestRelay {
     if (isRecord(message) && message.type === 'ping') {
       this.#stats.pingsReceived++;
       if (this.#pongs) {
-        this.#answer(ws, [{ kind: 'frame', data: JSON.stringify({ type: 'pong', id: message.id }), binary: false, pong: true }]);
+        this.#answer(ws, [
+          { kind: 'frame', data: JSON.stringify({ type: 'pong', id: message.id }), binary: false, pong: true },
+        ]);
       }
       return;
     }
@@ -752,7 +757,11 @@ class LoopbackRelay implements TestRelay {
     const since = typeof message.since === 'number' ? message.since : -Infinity;
     const answers: Answer[] = this.#store
       .filter((s) => s.ts >= since && matches(filter, s.message))
-      .map((s) => ({ kind: 'frame' as const, data: JSON.stringify({ ...s.message, sub: id, ts: s.ts }), binary: false }));
+      .map((s) => ({
+        kind: 'frame' as const,
+        data: JSON.stringify({ ...s.message, sub: id, ts: s.ts }),
+        binary: false,
+      }));
     answers.push({ kind: 'frame', data: JSON.stringify({ type: 'eose', sub: id }), binary: false });
     this.#answer(ws, answers);
   }
@@ -765,7 +774,8 @@ class LoopbackRelay implements TestRelay {
     for (const [client, subs] of this.#subs) {
       const answers: Answer[] = [];
       for (const [id, filter] of subs) {
-        if (matches(filter, message)) answers.push({ kind: 'frame', data: JSON.stringify({ ...message, sub: id, ts }), binary: false });
+        if (matches(filter, message))
+          answers.push({ kind: 'frame', data: JSON.stringify({ ...message, sub: id, ts }), binary: false });
       }
       this.#answer(client, answers);
     }

@@ -148,16 +148,38 @@
     svg.setAttribute('role', 'img');
     svg.setAttribute('aria-label', `statechart of ${graph.id}`);
     const defs = el('defs', {}, svg);
-    const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, defs);
+    const marker = el(
+      'marker',
+      {
+        id: 'arrow',
+        viewBox: '0 0 10 10',
+        refX: 9,
+        refY: 5,
+        markerWidth: 7,
+        markerHeight: 7,
+        orient: 'auto-start-reverse',
+      },
+      defs,
+    );
     el('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#8893a4' }, marker);
     const boxes = el('g', { class: 'boxes' }, svg);
     const edges = el('g', { class: 'edges' }, svg);
 
     const drawBox = (l) => {
       const n = l.node;
-      const g = el('g', { class: `box ${n.states.length ? 'compound' : 'atomic'} ${n.type}`, 'data-state': n.id }, boxes);
+      const g = el(
+        'g',
+        { class: `box ${n.states.length ? 'compound' : 'atomic'} ${n.type}`, 'data-state': n.id },
+        boxes,
+      );
       el('rect', { x: l.ax, y: l.ay, width: l.w, height: l.h, rx: n.states.length ? 8 : 12 }, g);
-      const t = el('text', n.states.length ? { x: l.ax + 8, y: l.ay + 13 } : { x: l.ax + l.w / 2, y: l.ay + l.h / 2 + 4, 'text-anchor': 'middle' }, g);
+      const t = el(
+        'text',
+        n.states.length
+          ? { x: l.ax + 8, y: l.ay + 13 }
+          : { x: l.ax + l.w / 2, y: l.ay + l.h / 2 + 4, 'text-anchor': 'middle' },
+        g,
+      );
       t.textContent = n.key;
       const internal = n.transitions.filter((tr) => tr.targets.length === 0).map((tr) => tr.label);
       const tip = el('title', {}, g);
@@ -166,7 +188,15 @@
         const c = rects.get(n.initial);
         if (c) {
           el('circle', { class: 'initial', cx: c.ax - 12, cy: c.ay + c.h / 2, r: 3.5 }, g);
-          el('path', { d: `M${c.ax - 8},${c.ay + c.h / 2} L${c.ax - 1},${c.ay + c.h / 2}`, stroke: '#4d5666', 'marker-end': 'url(#arrow)' }, g);
+          el(
+            'path',
+            {
+              d: `M${c.ax - 8},${c.ay + c.h / 2} L${c.ax - 1},${c.ay + c.h / 2}`,
+              stroke: '#4d5666',
+              'marker-end': 'url(#arrow)',
+            },
+            g,
+          );
         }
       }
       l.children.forEach(drawBox);
@@ -377,7 +407,11 @@
       }
       const metrics = document.createElement('div');
       metrics.className = 'metrics';
-      state.spark = { score: sparkline('score', ''), rtt: sparkline('RTT', ' ms'), attempts: sparkline('attempts', '') };
+      state.spark = {
+        score: sparkline('score', ''),
+        rtt: sparkline('RTT', ' ms'),
+        attempts: sparkline('attempts', ''),
+      };
       metrics.append(state.spark.score.wrap, state.spark.rtt.wrap, state.spark.attempts.wrap);
       card.append(parts, metrics);
     }
@@ -415,9 +449,13 @@
     const bits = [];
     if (a.machine === 'relay') {
       if (ctx.heartbeat) bits.push(`heartbeat ${ctx.heartbeat}`);
-      if (ctx.lastClose) bits.push(`last close ${ctx.lastClose.code} (${ctx.lastClose.verdict ? ctx.lastClose.verdict.action + ': ' + ctx.lastClose.verdict.reason : ''})`);
+      if (ctx.lastClose)
+        bits.push(
+          `last close ${ctx.lastClose.code} (${ctx.lastClose.verdict ? ctx.lastClose.verdict.action + ': ' + ctx.lastClose.verdict.reason : ''})`,
+        );
       if (ctx.failure) bits.push(`failure: ${ctx.failure}`);
-      if (typeof ctx.retryDelayMs === 'number' && name === 'reconnecting') bits.push(`retry in ${Math.round(ctx.retryDelayMs)} ms`);
+      if (typeof ctx.retryDelayMs === 'number' && name === 'reconnecting')
+        bits.push(`retry in ${Math.round(ctx.retryDelayMs)} ms`);
     } else if (a.machine === 'pool') {
       bits.push(`relays ${Array.isArray(ctx.relays) ? ctx.relays.length : 0}`);
       bits.push(`primary ${ctx.primary ? String(ctx.primary).replace(/^relay:/, '') : '—'}`);
@@ -449,8 +487,20 @@
     const tr = document.createElement('tr');
     tr.dataset.log = String(entry.seq);
     const to = String(entry.to);
-    tr.className = /reconnecting/.test(to) ? 'to-reconnecting' : /failed/.test(to) ? 'to-failed' : /open|online/.test(to) ? 'to-open' : '';
-    const cells = [time(entry.at), shortActor(entry.actor), entry.event, entry.from || entry.to ? `${entry.from} → ${entry.to}` : '', entry.reason || ''];
+    tr.className = /reconnecting/.test(to)
+      ? 'to-reconnecting'
+      : /failed/.test(to)
+        ? 'to-failed'
+        : /open|online/.test(to)
+          ? 'to-open'
+          : '';
+    const cells = [
+      time(entry.at),
+      shortActor(entry.actor),
+      entry.event,
+      entry.from || entry.to ? `${entry.from} → ${entry.to}` : '',
+      entry.reason || '',
+    ];
     cells.forEach((text, i) => {
       const td = document.createElement('td');
       td.textContent = text;
@@ -463,7 +513,9 @@
   }
 
   function shortActor(id) {
-    return String(id).replace(/^relay:wss?:\/\//, '').replace(/\/$/, '');
+    return String(id)
+      .replace(/^relay:wss?:\/\//, '')
+      .replace(/\/$/, '');
   }
 
   function applyFilter(tr) {
@@ -484,7 +536,9 @@
       counts[s] = (counts[s] || 0) + 1;
     }
     const pool = poolId ? cards.get(poolId) : null;
-    summaryEl.textContent = `${pool ? `pool ${pool.card.dataset.state} · ` : ''}${relays} relays: ${Object.entries(counts)
+    summaryEl.textContent = `${pool ? `pool ${pool.card.dataset.state} · ` : ''}${relays} relays: ${Object.entries(
+      counts,
+    )
       .map(([k, v]) => `${v} ${k}`)
       .join(', ')}${primary ? ` · primary ${shortActor(primary)}` : ''}`;
   }
@@ -565,7 +619,9 @@
 
   let attempt = 0;
   function connect() {
-    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/feed?token=${encodeURIComponent(token)}`);
+    const ws = new WebSocket(
+      `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/feed?token=${encodeURIComponent(token)}`,
+    );
     ws.onopen = () => {
       attempt = 0;
       document.body.dataset.connected = 'true';

@@ -13,13 +13,18 @@ import { machineGraph, serveInspector, stateIds, type InspectorServer } from '..
 import { startTestRelay, type TestRelay } from '../../testkit/index.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FAST = { heartbeat: { interval: 200, timeout: 200, maxMissed: 2 }, backoff: { base: 50, max: 300, stableAfter: 200 }, closeTimeout: 300 };
+const FAST = {
+  heartbeat: { interval: 200, timeout: 200, maxMissed: 2 },
+  backoff: { base: 50, max: 300, stableAfter: 200 },
+  closeTimeout: 300,
+};
 
 let browser: Browser;
 const cleanups: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium); .ci/run does`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium); .ci/run does`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -35,10 +40,15 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function livePool(n: number, sharedServer = false): Promise<{ relays: TestRelay[]; pool: RelayPool<any, any, any>; inspector: InspectorServer; urls: string[] }> {
+async function livePool(
+  n: number,
+  sharedServer = false,
+): Promise<{ relays: TestRelay[]; pool: RelayPool<any, any, any>; inspector: InspectorServer; urls: string[] }> {
   const relays = await Promise.all(Array.from({ length: sharedServer ? 1 : n }, () => startTestRelay()));
   cleanups.push(() => Promise.all(relays.map((r) => r.close())));
-  const urls = sharedServer ? Array.from({ length: n }, (_, i) => new URL(`/r${i}`, relays[0]!.url).href) : relays.map((r) => r.url);
+  const urls = sharedServer
+    ? Array.from({ length: n }, (_, i) => new URL(`/r${i}`, relays[0]!.url).href)
+    : relays.map((r) => r.url);
   const pool = createRelayPool({ relays: urls, ...FAST }).start();
   cleanups.push(() => pool.stop());
   await pool.waitFor('online');
@@ -63,7 +73,8 @@ async function openPage(url: string): Promise<Page> {
 }
 
 /** A card by actor id (`pool`) or, for relays, by the relay's URL as `status()` shows it. */
-const card = (idOrUrl: string) => (idOrUrl.includes('://') ? `article.card[data-url="${idOrUrl}"]` : `article.card[data-actor="${idOrUrl}"]`);
+const card = (idOrUrl: string) =>
+  idOrUrl.includes('://') ? `article.card[data-url="${idOrUrl}"]` : `article.card[data-actor="${idOrUrl}"]`;
 const lit = (idOrUrl: string, state: string) => `${card(idOrUrl)} g.box.active[data-state="${state}"]`;
 
 describe('offline inspector in Chromium', () => {
@@ -84,7 +95,10 @@ describe('offline inspector in Chromium', () => {
     const poolDrawn = await page.$$eval(`${card('pool')} g.box`, (gs) => gs.map((g) => g.getAttribute('data-state')));
     expect(poolDrawn.sort()).toEqual([...poolStates].sort());
     // Transitions are drawn as labelled arrows (e.g. live → reconnecting on CONNECTION_LOST).
-    const edge = await page.$eval(`${card(relayIds[0]!)} g.edge[data-edge="relay.live->relay.reconnecting"] text`, (t) => t.textContent);
+    const edge = await page.$eval(
+      `${card(relayIds[0]!)} g.edge[data-edge="relay.live->relay.reconnecting"] text`,
+      (t) => t.textContent,
+    );
     expect(edge).toContain('CONNECTION_LOST');
     for (const id of relayIds) await page.waitForSelector(lit(id, 'relay.live.open'));
     await page.waitForSelector(lit('pool', 'pool.running.online'));
@@ -99,17 +113,25 @@ describe('offline inspector in Chromium', () => {
     await page.waitForSelector(lit(victim, 'relay.live.open'), { timeout: 15_000 });
 
     // The log shows the close with its code and verdict.
-    const closeRow = page.locator('#log tbody tr', { hasText: 'live.open → reconnecting' }).filter({ hasText: 'close 1006' }).first();
+    const closeRow = page
+      .locator('#log tbody tr', { hasText: 'live.open → reconnecting' })
+      .filter({ hasText: 'close 1006' })
+      .first();
     await closeRow.waitFor();
     expect(await closeRow.textContent()).toMatch(/CONNECTION_LOST.*retry/);
     if (primaryBefore === victim) await page.locator('#log tbody tr', { hasText: 'failover' }).first().waitFor();
     // Sparklines and the primary badge are live.
-    await page.waitForFunction(() => document.querySelectorAll('.card.primary .primary-badge:not([hidden])').length === 1);
+    await page.waitForFunction(
+      () => document.querySelectorAll('.card.primary .primary-badge:not([hidden])').length === 1,
+    );
     const points = await page.$eval(`${card(victim)} .metric polyline`, (p) => p.getAttribute('points') ?? '');
     expect(points.split(' ').length).toBeGreaterThan(1);
     // Live sparklines step as the server's series do, so a reload shows the same curve (±1 point in flight).
     const snapshotUrl = inspector.url.replace('/?', '/snapshot.json?');
-    const serverPoints = async () => ((await (await fetch(snapshotUrl)).json()) as { health: Array<{ url: string; series: { score: number[] } }> }).health.find((h) => h.url === victim)!.series.score.length;
+    const serverPoints = async () =>
+      (
+        (await (await fetch(snapshotUrl)).json()) as { health: Array<{ url: string; series: { score: number[] } }> }
+      ).health.find((h) => h.url === victim)!.series.score.length;
     const before = await serverPoints();
     const onPage = Number(await page.$eval(`${card(victim)} .metric polyline`, (p) => p.getAttribute('data-count')));
     const after = await serverPoints();
@@ -118,7 +140,8 @@ describe('offline inspector in Chromium', () => {
 
     const shot = await page.screenshot({ fullPage: true, path: 'artifacts/inspector.png' });
     expect(shot.byteLength).toBeGreaterThan(10_000);
-    if (process.env.RELAY_ACTORS_SCREENSHOT) await page.screenshot({ fullPage: false, path: process.env.RELAY_ACTORS_SCREENSHOT });
+    if (process.env.RELAY_ACTORS_SCREENSHOT)
+      await page.screenshot({ fullPage: false, path: process.env.RELAY_ACTORS_SCREENSHOT });
 
     // A reload gets the current snapshot first: everything is lit again with no new transition.
     await page.reload();
@@ -162,18 +185,30 @@ describe('offline inspector in Chromium', () => {
     const { relays, pool, inspector } = await livePool(50, true);
     const t0 = Date.now();
     const page = await openPage(inspector.url);
-    await page.waitForFunction(() => document.querySelectorAll('article.card.relay').length === 50, undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelectorAll('article.card.relay').length === 50, undefined, {
+      timeout: 20_000,
+    });
     const drawnMs = Date.now() - t0;
-    await page.waitForFunction(() => document.querySelectorAll('article.card.relay g.box.active[data-state="relay.live.open"]').length === 50);
+    await page.waitForFunction(
+      () => document.querySelectorAll('article.card.relay g.box.active[data-state="relay.live.open"]').length === 50,
+    );
     await relays[0]!.kill();
-    await page.waitForFunction(() => document.querySelectorAll('article.card.relay g.box.active[data-state="relay.live.open"]').length === 0, undefined, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => document.querySelectorAll('article.card.relay g.box.active[data-state="relay.live.open"]').length === 0,
+      undefined,
+      { timeout: 20_000 },
+    );
     // The page answers promptly while 50 relays churn through reconnect.
     const t1 = Date.now();
     await page.evaluate(() => document.querySelectorAll('#log tbody tr').length);
     const evalMs = Date.now() - t1;
     await relays[0]!.restart();
     await pool.waitFor('online', 20_000);
-    await page.waitForFunction(() => document.querySelectorAll('article.card.relay g.box.active[data-state="relay.live.open"]').length === 50, undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => document.querySelectorAll('article.card.relay g.box.active[data-state="relay.live.open"]').length === 50,
+      undefined,
+      { timeout: 30_000 },
+    );
     console.log(`50 relays: page drawn in ${drawnMs} ms; evaluate during churn answered in ${evalMs} ms`);
     expect(evalMs).toBeLessThan(2000);
     await page.screenshot({ fullPage: false, path: 'artifacts/inspector-50.png' });

@@ -45,12 +45,16 @@ const ms = (v: number | null): string => (v === null ? '—' : `${v}`);
 
 function table(): string {
   const lines: string[] = [];
-  lines.push(`chaos run: ${r.network.name} (relays ${r.network.addresses.join(', ')}), ${(r.totalMs / 1000).toFixed(1)} s`);
+  lines.push(
+    `chaos run: ${r.network.name} (relays ${r.network.addresses.join(', ')}), ${(r.totalMs / 1000).toFixed(1)} s`,
+  );
   lines.push(
     `settings: heartbeat ${settings.heartbeat.interval}/${settings.heartbeat.timeout} ×${settings.heartbeat.maxMissed} (detection bound ${bound} ms + ${DETECTION_SLACK_MS} slack), sessionTimeout ${settings.sessionTimeout}, ackTimeout ${settings.ackTimeout}, ${settings.rateHz} publishes/s (odd: publish to k=${settings.relays}, even: send via primary)`,
   );
   lines.push('');
-  lines.push('| fault | relay | detected pub / sub ms | silent when given up pub / sub ms | primary moved off ms | back open ms | what the pools saw |');
+  lines.push(
+    '| fault | relay | detected pub / sub ms | silent when given up pub / sub ms | primary moved off ms | back open ms | what the pools saw |',
+  );
   lines.push('|---|---|---|---|---|---|---|');
   for (const f of r.faults) {
     const moved = f.wasPrimary ? ms(f.primaryMovedMs) : 'not primary';
@@ -61,27 +65,41 @@ function table(): string {
   lines.push('');
   const settled = r.publishes.filter((p) => p.settled);
   const byCode = new Map<string, number>();
-  for (const p of settled) if (!p.settled!.ok) byCode.set(p.settled!.code ?? '?', (byCode.get(p.settled!.code ?? '?') ?? 0) + 1);
+  for (const p of settled)
+    if (!p.settled!.ok) byCode.set(p.settled!.code ?? '?', (byCode.get(p.settled!.code ?? '?') ?? 0) + 1);
   const mode = (m: string, ok: boolean) => settled.filter((p) => p.mode === m && p.settled!.ok === ok).length;
   const ackedIds = acked();
   const deliveredAcked = ackedIds.filter((id) => r.delivered.has(id)).length;
   lines.push('| publishes | count |');
   lines.push('|---|---|');
-  lines.push(`| sent | ${r.publishes.length} (send ${r.publishes.filter((p) => p.mode === 'send').length}, publish ${r.publishes.filter((p) => p.mode === 'publish').length}) |`);
+  lines.push(
+    `| sent | ${r.publishes.length} (send ${r.publishes.filter((p) => p.mode === 'send').length}, publish ${r.publishes.filter((p) => p.mode === 'publish').length}) |`,
+  );
   lines.push(`| acked | ${ackedIds.length} (send ${mode('send', true)}, publish ${mode('publish', true)}) |`);
-  lines.push(`| rejected | ${settled.length - ackedIds.length}${byCode.size ? ` (${[...byCode].map(([c, n]) => `${c} ${n}`).join(', ')})` : ''} |`);
+  lines.push(
+    `| rejected | ${settled.length - ackedIds.length}${byCode.size ? ` (${[...byCode].map(([c, n]) => `${c} ${n}`).join(', ')})` : ''} |`,
+  );
   lines.push(`| unsettled before stop | ${r.unsettledBeforeStop} |`);
-  lines.push(`| acked delivered to the subscriber | ${deliveredAcked} of ${ackedIds.length} (all delivered ids: ${r.delivered.size}) |`);
+  lines.push(
+    `| acked delivered to the subscriber | ${deliveredAcked} of ${ackedIds.length} (all delivered ids: ${r.delivered.size}) |`,
+  );
   lines.push(`| duplicates delivered | ${duplicates().length} |`);
   lines.push(`| acked lost (on no relay) | ${lost().length} |`);
   lines.push(`| stored per relay | ${r.stored.map((s) => s.size).join(' / ')} |`);
   const p = (q: number) => {
-    const sorted = settled.filter((x) => x.settled!.ok).map((x) => x.settled!.ms).sort((a, b) => a - b);
+    const sorted = settled
+      .filter((x) => x.settled!.ok)
+      .map((x) => x.settled!.ms)
+      .sort((a, b) => a - b);
     return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : null;
   };
-  lines.push(`| ack latency p50 / p99 / max ms | ${ms(p(0.5) ?? null)} / ${ms(p(0.99) ?? null)} / ${ms(p(1) ?? null)} |`);
+  lines.push(
+    `| ack latency p50 / p99 / max ms | ${ms(p(0.5) ?? null)} / ${ms(p(0.99) ?? null)} / ${ms(p(1) ?? null)} |`,
+  );
   lines.push(`| session expired during all-down | ${r.expired ? 'yes' : 'no'} |`);
-  lines.push(`| client: stop() ms / exit after stop ms | ${ms(r.client.stopMs)} / ${r.client.killed ? `not within ${settings.exitBoundMs} (killed)` : ms(r.client.exitMs)} |`);
+  lines.push(
+    `| client: stop() ms / exit after stop ms | ${ms(r.client.stopMs)} / ${r.client.killed ? `not within ${settings.exitBoundMs} (killed)` : ms(r.client.exitMs)} |`,
+  );
   if (r.error) lines.push('', `error: ${r.error}`);
   if (r.client.unhandled.length) lines.push('', `client unhandled rejections: ${r.client.unhandled.join('\n')}`);
   if (r.client.stderr.trim()) lines.push('', `client stderr: ${r.client.stderr.trim().slice(0, 2000)}`);
@@ -94,7 +112,14 @@ describe('real faults between the pools (host) and Nostr relays (network namespa
     console.log(table());
     // The whole run as data, for a look after a failure (artifacts/ is git-ignored).
     mkdirSync(ARTIFACTS, { recursive: true });
-    writeFileSync(join(ARTIFACTS, 'last-run.json'), JSON.stringify({ ...r, delivered: Object.fromEntries(r.delivered), stored: r.stored.map((s) => [...s]) }, null, 1));
+    writeFileSync(
+      join(ARTIFACTS, 'last-run.json'),
+      JSON.stringify(
+        { ...r, delivered: Object.fromEntries(r.delivered), stored: r.stored.map((s) => [...s]) },
+        null,
+        1,
+      ),
+    );
   });
 
   it('runs the whole fault script: every relay back open in both pools after every fault', () => {
@@ -118,7 +143,9 @@ describe('real faults between the pools (host) and Nostr relays (network namespa
   it('settles every publish, each rejection a RelayActorsError with a code', () => {
     expect(r.publishes.length).toBeGreaterThan(0);
     expect(r.unsettledBeforeStop).toBe(0);
-    const untyped = r.publishes.filter((p) => p.settled && !p.settled.ok && (!p.settled.code || p.settled.code.startsWith('UNTYPED')));
+    const untyped = r.publishes.filter(
+      (p) => p.settled && !p.settled.ok && (!p.settled.code || p.settled.code.startsWith('UNTYPED')),
+    );
     expect(untyped.map((p) => p.settled)).toEqual([]);
   });
 

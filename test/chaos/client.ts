@@ -10,7 +10,17 @@
  * own leftovers could keep it alive, which is what the test checks by waiting for it to exit by itself.
  */
 import { finalizeEvent, generateSecretKey, getPublicKey, verifyEvent } from 'nostr-tools/pure';
-import { createRelayPool, nostrProtocol, RelayActorsError, wsTransport, type NostrEvent, type NostrFilter, type PoolEvent, type RelayPool, type Transport } from '../../index.ts';
+import {
+  createRelayPool,
+  nostrProtocol,
+  RelayActorsError,
+  wsTransport,
+  type NostrEvent,
+  type NostrFilter,
+  type PoolEvent,
+  type RelayPool,
+  type Transport,
+} from '../../index.ts';
 
 /** What the test passes in. */
 export interface ClientConfig {
@@ -34,9 +44,27 @@ export type PublishMode = 'send' | 'publish';
 /** One stdout line. `at` is `Date.now()` here. */
 export type Report = { at: number } & (
   | { t: 'ready'; pk: string }
-  | { t: 'ev'; pool: 'pub' | 'sub'; type: string; url: string | null; state?: string; previous?: string; detail?: unknown }
+  | {
+      t: 'ev';
+      pool: 'pub' | 'sub';
+      type: string;
+      url: string | null;
+      state?: string;
+      previous?: string;
+      detail?: unknown;
+    }
   | { t: 'sent'; i: number; id: string; mode: PublishMode }
-  | { t: 'settled'; i: number; id: string; mode: PublishMode; ok: boolean; code?: string; message?: string; relays?: number; ms: number }
+  | {
+      t: 'settled';
+      i: number;
+      id: string;
+      mode: PublishMode;
+      ok: boolean;
+      code?: string;
+      message?: string;
+      relays?: number;
+      ms: number;
+    }
   | { t: 'got'; id: string }
   | { t: 'quiesced'; sent: number }
   | { t: 'status'; pub: unknown; sub: unknown }
@@ -121,9 +149,27 @@ function pool(id: 'pub' | 'sub'): Pool {
       case 'state':
         return out({ t: 'ev', pool: id, type: e.type, url: e.url, state: e.state, previous: e.previous });
       case 'disconnected':
-        return out({ t: 'ev', pool: id, type: e.type, url: e.url, detail: { code: e.info.code, errorCode: e.info.errorCode, local: e.info.local, verdict: e.verdict, lastFrameAt: lastFrameAt.get(e.url) ?? null } });
+        return out({
+          t: 'ev',
+          pool: id,
+          type: e.type,
+          url: e.url,
+          detail: {
+            code: e.info.code,
+            errorCode: e.info.errorCode,
+            local: e.info.local,
+            verdict: e.verdict,
+            lastFrameAt: lastFrameAt.get(e.url) ?? null,
+          },
+        });
       case 'failover':
-        return out({ t: 'ev', pool: id, type: e.type, url: null, detail: { from: e.from, to: e.to, reason: e.reason } });
+        return out({
+          t: 'ev',
+          pool: id,
+          type: e.type,
+          url: null,
+          detail: { from: e.from, to: e.to, reason: e.reason },
+        });
       case 'pool-state':
         return out({ t: 'ev', pool: id, type: e.type, url: null, state: e.state });
       case 'session-expired':
@@ -158,7 +204,12 @@ function publishOne(): void {
   if (sent >= cfg.maxEvents) return stopPublishing();
   const i = ++sent;
   const mode: PublishMode = i % 2 === 0 ? 'send' : 'publish';
-  const event = signer({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [['t', cfg.tag]], content: `chaos ${cfg.tag} #${i}` });
+  const event = signer({
+    kind: 1,
+    created_at: Math.floor(Date.now() / 1000),
+    tags: [['t', cfg.tag]],
+    content: `chaos ${cfg.tag} #${i}`,
+  });
   const t0 = Date.now();
   unsettled++;
   out({ t: 'sent', i, id: event.id, mode });

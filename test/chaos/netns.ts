@@ -59,7 +59,11 @@ async function sh(argv: string[]): Promise<void> {
 }
 
 function shSync(argv: string[]): string {
-  return execFileSync(argv[0]!, argv.slice(1), { timeout: COMMAND_TIMEOUT_MS, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return execFileSync(argv[0]!, argv.slice(1), {
+    timeout: COMMAND_TIMEOUT_MS,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
 }
 
 function alive(pid: number): boolean {
@@ -165,9 +169,16 @@ export async function createNetwork(relays: number): Promise<ChaosNetwork> {
     exec: inNs,
     async blackhole(...indices) {
       // Both directions of every link named in one iptables-restore transaction: the black hole opens at once.
-      const rules = indices.flatMap((i) => [`INPUT -i ${links[i]!.nsIf} -j DROP`, `OUTPUT -o ${links[i]!.nsIf} -j DROP`]);
+      const rules = indices.flatMap((i) => [
+        `INPUT -i ${links[i]!.nsIf} -j DROP`,
+        `OUTPUT -o ${links[i]!.nsIf} -j DROP`,
+      ]);
       await restore(rules.map((r) => `-I ${r}`));
-      for (const i of indices) faults.set(i, [...(faults.get(i) ?? []), ['restore', ...rules.filter((r) => r.includes(links[i]!.nsIf)).map((r) => `-D ${r}`)]]);
+      for (const i of indices)
+        faults.set(i, [
+          ...(faults.get(i) ?? []),
+          ['restore', ...rules.filter((r) => r.includes(links[i]!.nsIf)).map((r) => `-D ${r}`)],
+        ]);
     },
     async reset(i) {
       const l = links[i]!;
@@ -180,7 +191,10 @@ export async function createNetwork(relays: number): Promise<ChaosNetwork> {
       const tbf = ['root', 'tbf', 'rate', rate, 'burst', '4kb', 'latency', '400ms'];
       await addFault(i, [
         [inNs(['tc', 'qdisc', 'add', 'dev', l.nsIf, ...tbf]), inNs(['tc', 'qdisc', 'del', 'dev', l.nsIf, 'root'])],
-        [['tc', 'qdisc', 'add', 'dev', l.hostIf, ...tbf], ['tc', 'qdisc', 'del', 'dev', l.hostIf, 'root']],
+        [
+          ['tc', 'qdisc', 'add', 'dev', l.hostIf, ...tbf],
+          ['tc', 'qdisc', 'del', 'dev', l.hostIf, 'root'],
+        ],
       ]);
     },
     async heal(...indices) {
@@ -212,7 +226,12 @@ export async function createNetwork(relays: number): Promise<ChaosNetwork> {
   /** Applies iptables rule changes (`-I …` / `-D …` of the filter table) as one atomic transaction. */
   async function restore(changes: string[]): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      const child = execFile('ip', ['netns', 'exec', name, 'iptables-restore', '--noflush'], { timeout: COMMAND_TIMEOUT_MS }, (error) => (error ? reject(error) : resolve()));
+      const child = execFile(
+        'ip',
+        ['netns', 'exec', name, 'iptables-restore', '--noflush'],
+        { timeout: COMMAND_TIMEOUT_MS },
+        (error) => (error ? reject(error) : resolve()),
+      );
       child.stdin!.end(`*filter\n${changes.join('\n')}\nCOMMIT\n`);
     });
   }

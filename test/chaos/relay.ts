@@ -50,7 +50,11 @@ class JournalRepository extends MemoryEventRepository {
 
 const noop = (): void => {};
 const SILENT: Logger = { setLogLevel: noop, debug: noop, info: noop, warn: noop, error: noop };
-const relay = new NostrRelay(new JournalRepository(journal), { logger: SILENT, filterResultCacheTtl: 0, eventHandlingResultCacheTtl: 0 });
+const relay = new NostrRelay(new JournalRepository(journal), {
+  logger: SILENT,
+  filterResultCacheTtl: 0,
+  eventHandlingResultCacheTtl: 0,
+});
 
 function parse(raw: RawData, isBinary: boolean): IncomingMessage | string {
   if (isBinary) return 'invalid: binary frames are not supported';
@@ -60,9 +64,12 @@ function parse(raw: RawData, isBinary: boolean): IncomingMessage | string {
   } catch {
     return 'invalid: not JSON';
   }
-  if (!Array.isArray(value) || !['EVENT', 'REQ', 'CLOSE', 'AUTH'].includes(value[0] as string)) return 'invalid: unknown message';
-  if ((value[0] === 'EVENT' || value[0] === 'AUTH') && (typeof value[1] !== 'object' || value[1] === null)) return 'invalid: no event';
-  if ((value[0] === 'REQ' || value[0] === 'CLOSE') && typeof value[1] !== 'string') return 'invalid: no subscription id';
+  if (!Array.isArray(value) || !['EVENT', 'REQ', 'CLOSE', 'AUTH'].includes(value[0] as string))
+    return 'invalid: unknown message';
+  if ((value[0] === 'EVENT' || value[0] === 'AUTH') && (typeof value[1] !== 'object' || value[1] === null))
+    return 'invalid: no event';
+  if ((value[0] === 'REQ' || value[0] === 'CLOSE') && typeof value[1] !== 'string')
+    return 'invalid: no subscription id';
   return value as IncomingMessage;
 }
 
@@ -82,7 +89,8 @@ wss.on('connection', (ws: WebSocket, req) => {
       return;
     }
     relay.handleMessage(ws, message).catch((error: unknown) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(createOutgoingNoticeMessage(`error: ${String((error as Error)?.message ?? error)}`)));
+      if (ws.readyState === ws.OPEN)
+        ws.send(JSON.stringify(createOutgoingNoticeMessage(`error: ${String((error as Error)?.message ?? error)}`)));
     });
   });
   relay.handleConnection(ws, req.socket.remoteAddress);

@@ -110,7 +110,16 @@ export interface ChaosResult {
   /** Publisher pool states seen during the all-down fault. */
   expired: boolean;
   unsettledBeforeStop: number;
-  client: { stopMs: number | null; exitMs: number | null; exitCode: number | null; signal: string | null; killed: boolean; resources: string[]; unhandled: string[]; stderr: string };
+  client: {
+    stopMs: number | null;
+    exitMs: number | null;
+    exitCode: number | null;
+    signal: string | null;
+    killed: boolean;
+    resources: string[];
+    unhandled: string[];
+    stderr: string;
+  };
   totalMs: number;
   /** A step of the script that threw (the rest of the result is what was gathered until then). */
   error: string | null;
@@ -179,7 +188,12 @@ class Child {
 }
 
 /** Polls `predicate` every 5 ms up to `timeoutMs`; `broken()` returning a reason ends the wait at once. */
-async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string, broken: () => string | null = () => null): Promise<void> {
+async function waitUntil(
+  predicate: () => boolean,
+  timeoutMs: number,
+  what: string,
+  broken: () => string | null = () => null,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     const reason = broken();
@@ -203,7 +217,9 @@ export function queryIds(url: string, ids: string[], timeoutMs = 10_000): Promis
     let waiting = chunks.length;
     const timer = setTimeout(() => {
       ws.terminate();
-      reject(new Error(`query of ${url} timed out after ${timeoutMs} ms (${waiting} of ${chunks.length} REQs unanswered)`));
+      reject(
+        new Error(`query of ${url} timed out after ${timeoutMs} ms (${waiting} of ${chunks.length} REQs unanswered)`),
+      );
     }, timeoutMs);
     const finish = () => {
       clearTimeout(timer);
@@ -230,7 +246,10 @@ export function queryIds(url: string, ids: string[], timeoutMs = 10_000): Promis
 }
 
 /** Runs the whole script. Never throws: a failed step is `error`, with everything gathered until then. */
-export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: (line: string) => void = () => {}): Promise<ChaosResult> {
+export async function runChaos(
+  settings: ChaosSettings = DEFAULT_SETTINGS,
+  log: (line: string) => void = () => {},
+): Promise<ChaosResult> {
   const t0 = Date.now();
   const result: ChaosResult = {
     settings,
@@ -242,7 +261,16 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
     stored: [],
     expired: false,
     unsettledBeforeStop: -1,
-    client: { stopMs: null, exitMs: null, exitCode: null, signal: null, killed: false, resources: [], unhandled: [], stderr: '' },
+    client: {
+      stopMs: null,
+      exitMs: null,
+      exitCode: null,
+      signal: null,
+      killed: false,
+      resources: [],
+      unhandled: [],
+      stderr: '',
+    },
     totalMs: 0,
     error: null,
     stale: [],
@@ -316,7 +344,15 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
       }
       case 'settled': {
         const p = byIndex.get(r.i);
-        if (p) p.settled = { ok: r.ok, ms: r.ms, at: r.at, ...(r.code ? { code: r.code } : {}), ...(r.message ? { message: r.message } : {}), ...(r.relays !== undefined ? { relays: r.relays } : {}) };
+        if (p)
+          p.settled = {
+            ok: r.ok,
+            ms: r.ms,
+            at: r.at,
+            ...(r.code ? { code: r.code } : {}),
+            ...(r.message ? { message: r.message } : {}),
+            ...(r.relays !== undefined ? { relays: r.relays } : {}),
+          };
         return;
       }
       case 'got':
@@ -337,7 +373,8 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
     }
   };
 
-  const allOpen = (indices: number[], urls: string[]) => indices.every((i) => states.pub.get(urls[i]!) === 'open' && states.sub.get(urls[i]!) === 'open');
+  const allOpen = (indices: number[], urls: string[]) =>
+    indices.every((i) => states.pub.get(urls[i]!) === 'open' && states.sub.get(urls[i]!) === 'open');
 
   try {
     result.stale = removeStale();
@@ -350,9 +387,20 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
 
     const startRelay = async (i: number) => {
       let up = false;
-      const child = new Child(net.exec([process.execPath, '--import', 'tsx', RELAY_SCRIPT, net.links[i]!.relayAddress, String(PORT), join(journals, `relay${i}.jsonl`)]), (line) => {
-        if (line.startsWith('ready ')) up = true;
-      });
+      const child = new Child(
+        net.exec([
+          process.execPath,
+          '--import',
+          'tsx',
+          RELAY_SCRIPT,
+          net.links[i]!.relayAddress,
+          String(PORT),
+          join(journals, `relay${i}.jsonl`),
+        ]),
+        (line) => {
+          if (line.startsWith('ready ')) up = true;
+        },
+      );
       relays[i] = child;
       await waitUntil(() => up || !child.running, 15_000, `relay ${i} to listen`);
       if (!up) throw new Error(`relay ${i} exited before listening: ${child.stderr.trim()}`);
@@ -373,19 +421,36 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
     const c = new Child([process.execPath, '--import', 'tsx', CLIENT_SCRIPT, JSON.stringify(config)], onClientLine);
     client = c;
     // From here on, a client that dies (a crash, an uncaught error) ends the run at once, with its stderr.
-    const clientDied = () => (c.running || stopRequested ? null : `the client process exited unexpectedly: ${c.stderr.trim().slice(0, 2000)}`);
+    const clientDied = () =>
+      c.running || stopRequested ? null : `the client process exited unexpectedly: ${c.stderr.trim().slice(0, 2000)}`;
     const deadline = t0 + settings.budgetMs;
     const wait = (predicate: () => boolean, timeoutMs: number, what: string) =>
-      waitUntil(predicate, Math.max(0, Math.min(timeoutMs, deadline - Date.now())), what, () => clientDied() ?? (Date.now() > deadline ? `the run's budget of ${settings.budgetMs} ms is spent` : null));
+      waitUntil(
+        predicate,
+        Math.max(0, Math.min(timeoutMs, deadline - Date.now())),
+        what,
+        () => clientDied() ?? (Date.now() > deadline ? `the run's budget of ${settings.budgetMs} ms is spent` : null),
+      );
     await wait(() => ready, 15_000, 'the client to start');
     const every = urls.map((_, i) => i);
     await wait(() => allOpen(every, urls), 10_000, 'every relay open in both pools');
-    await wait(() => evs.filter((e) => e.pool === 'sub' && e.type === 'subscribed').length >= urls.length, 5000, 'the subscription on every relay');
+    await wait(
+      () => evs.filter((e) => e.pool === 'sub' && e.type === 'subscribed').length >= urls.length,
+      5000,
+      'the subscription on every relay',
+    );
     c.write('go');
     await sleep(1000);
 
     /** Applies a fault, records detection, holds it, heals it, waits for recovery. */
-    const fault = async (name: string, indices: number[], kills: boolean, holdMs: number, apply: () => Promise<void>, heal: () => Promise<void>) => {
+    const fault = async (
+      name: string,
+      indices: number[],
+      kills: boolean,
+      holdMs: number,
+      apply: () => Promise<void>,
+      heal: () => Promise<void>,
+    ) => {
       await wait(() => allOpen(every, urls), 15_000, `every relay open before "${name}"`);
       const affected = new Set(indices.map((i) => urls[i]!));
       const record: FaultRecord = {
@@ -411,7 +476,16 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
       const left = (pool: 'pub' | 'sub'): number | undefined => {
         let last = -Infinity;
         for (const url of affected) {
-          const e = evs.slice(first).find((x) => x.pool === pool && x.type === 'state' && x.url === url && USABLE.has(x.previous!) && !USABLE.has(x.state!));
+          const e = evs
+            .slice(first)
+            .find(
+              (x) =>
+                x.pool === pool &&
+                x.type === 'state' &&
+                x.url === url &&
+                USABLE.has(x.previous!) &&
+                !USABLE.has(x.state!),
+            );
           if (!e) return undefined;
           last = Math.max(last, e.at);
         }
@@ -420,7 +494,11 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
       const holdUntil = record.appliedAt + holdMs;
       if (kills) {
         // Bounded by the hold: a fault not detected while held is recorded as not detected.
-        await wait(() => (left('pub') !== undefined && left('sub') !== undefined) || Date.now() >= holdUntil, holdMs + 1000, `"${name}" to be detected`);
+        await wait(
+          () => (left('pub') !== undefined && left('sub') !== undefined) || Date.now() >= holdUntil,
+          holdMs + 1000,
+          `"${name}" to be detected`,
+        );
       }
       await sleep(Math.max(0, holdUntil - Date.now()));
       for (const pool of ['pub', 'sub'] as const) {
@@ -435,7 +513,12 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
         }
         record.silentMs[pool] = silent;
       }
-      const moved = evs.slice(first).find((e) => e.pool === 'pub' && e.type === 'failover' && affected.has((e.detail as { from: string | null }).from ?? ''));
+      const moved = evs
+        .slice(first)
+        .find(
+          (e) =>
+            e.pool === 'pub' && e.type === 'failover' && affected.has((e.detail as { from: string | null }).from ?? ''),
+        );
       record.primaryMovedMs = moved ? moved.at - record.appliedAt : null;
       record.healedAt = Date.now();
       await heal();
@@ -469,12 +552,33 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
       async () => relays[1]!.signal('SIGCONT'),
     );
     // 3. A black hole: every packet dropped both ways; no FIN, no RST, dials hang.
-    await fault('iptables DROP both ways', [2], true, settings.holdMs, () => net.blackhole(2), () => net.heal(2));
+    await fault(
+      'iptables DROP both ways',
+      [2],
+      true,
+      settings.holdMs,
+      () => net.blackhole(2),
+      () => net.heal(2),
+    );
     // 4. A reset link: every segment to the relay answered with a RST; dials refused.
-    await fault('iptables REJECT tcp-reset', [0], true, settings.holdMs, () => net.reset(0), () => net.heal(0));
+    await fault(
+      'iptables REJECT tcp-reset',
+      [0],
+      true,
+      settings.holdMs,
+      () => net.reset(0),
+      () => net.heal(0),
+    );
     // 5. A slow link on the publisher's primary (both directions).
     const slow = Math.max(0, primary ? urls.indexOf(primary) : 1);
-    await fault(`tc tbf ${settings.slowRate} (primary)`, [slow], false, settings.slowHoldMs, () => net.slow(slow, settings.slowRate), () => net.heal(slow));
+    await fault(
+      `tc tbf ${settings.slowRate} (primary)`,
+      [slow],
+      false,
+      settings.slowHoldMs,
+      () => net.slow(slow, settings.slowRate),
+      () => net.heal(slow),
+    );
     // 6. Everything black-holed for longer than sessionTimeout, then back.
     await fault(
       `all DROP > sessionTimeout`,
@@ -500,10 +604,21 @@ export async function runChaos(settings: ChaosSettings = DEFAULT_SETTINGS, log: 
     }
     // Every acked event should reach the subscriber (live, or through the re-subscription with since).
     const acked = result.publishes.filter((p) => p.settled?.ok).map((p) => p.id);
-    await wait(() => acked.every((id) => result.delivered.has(id)), 10_000, 'every acked event at the subscriber').catch(() => {});
+    await wait(
+      () => acked.every((id) => result.delivered.has(id)),
+      10_000,
+      'every acked event at the subscriber',
+    ).catch(() => {});
 
     // What the relays hold, asked over a plain ws client (before the client stops, so nothing waits on it).
-    result.stored = await Promise.all(urls.map((url) => queryIds(url, result.publishes.map((p) => p.id))));
+    result.stored = await Promise.all(
+      urls.map((url) =>
+        queryIds(
+          url,
+          result.publishes.map((p) => p.id),
+        ),
+      ),
+    );
 
     // Stop, then the client must exit by itself.
     const stopAt = Date.now();
@@ -550,7 +665,8 @@ function removeStaleJournals(): void {
     try {
       process.kill(pid, 0);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), entry), { recursive: true, force: true });
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH')
+        rmSync(join(tmpdir(), entry), { recursive: true, force: true });
     }
   }
 }
@@ -563,7 +679,8 @@ function describe(evs: Array<Extract<Report, { t: 'ev' }>>, affected: Set<string
       const d = e.detail as { code: number; errorCode?: string; local?: string };
       notes.add(`${e.pool}: ${d.local ?? d.errorCode ?? `close ${d.code}`}`);
     } else if (e.type === 'state' && affected.has(e.url!) && e.state === 'degraded') notes.add(`${e.pool}: degraded`);
-    else if (e.type === 'failover' && e.pool === 'pub') notes.add(`pub: primary changed (${(e.detail as { reason: string }).reason})`);
+    else if (e.type === 'failover' && e.pool === 'pub')
+      notes.add(`pub: primary changed (${(e.detail as { reason: string }).reason})`);
     else if (e.type === 'session-expired') notes.add(`${e.pool}: session expired`);
   }
   return [...notes];

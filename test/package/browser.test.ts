@@ -95,14 +95,29 @@ interface Bundle {
 /** Bundles one entry of the consumer as a browser app would; an esbuild error (e.g. an unresolvable Node built-in) fails with its text. */
 async function bundle(dir: string, entry: string, minify = true): Promise<Bundle> {
   try {
-    const result = await build({ absWorkingDir: dir, entryPoints: [entry], outdir: 'out', bundle: true, platform: 'browser', format: 'esm', minify, metafile: true, write: false, logLevel: 'silent' });
+    const result = await build({
+      absWorkingDir: dir,
+      entryPoints: [entry],
+      outdir: 'out',
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      minify,
+      metafile: true,
+      write: false,
+      logLevel: 'silent',
+    });
     const code = result.outputFiles[0]!.text;
     const bytes = Buffer.from(code);
     return { code, min: bytes.byteLength, gz: gzipSync(bytes, { level: 9 }).byteLength, meta: result.metafile };
   } catch (error) {
     const messages = (error as { errors?: Message[] }).errors ?? [];
-    const text = messages.map((m) => [`${m.location?.file ?? '?'}: ${m.text}`, ...m.notes.map((n) => `  ${n.text}`)].join('\n')).join('\n');
-    throw new Error(`esbuild could not bundle ${entry} for the browser (a Node built-in or a Node-only package reached the browser entry?):\n${text || String(error)}`);
+    const text = messages
+      .map((m) => [`${m.location?.file ?? '?'}: ${m.text}`, ...m.notes.map((n) => `  ${n.text}`)].join('\n'))
+      .join('\n');
+    throw new Error(
+      `esbuild could not bundle ${entry} for the browser (a Node built-in or a Node-only package reached the browser entry?):\n${text || String(error)}`,
+    );
   }
 }
 
@@ -111,9 +126,11 @@ function nodeLeaks(meta: Metafile): string[] {
   const found: string[] = [];
   for (const [path, input] of Object.entries(meta.inputs)) {
     if (/(^|\/)node_modules\/ws\//.test(path)) found.push(`input ${path} (ws)`);
-    for (const i of input.imports) if (isBuiltin(i.original ?? i.path)) found.push(`${path} imports ${i.original ?? i.path}`);
+    for (const i of input.imports)
+      if (isBuiltin(i.original ?? i.path)) found.push(`${path} imports ${i.original ?? i.path}`);
   }
-  for (const output of Object.values(meta.outputs)) for (const i of output.imports) if (isBuiltin(i.path)) found.push(`bundle imports ${i.path}`);
+  for (const output of Object.values(meta.outputs))
+    for (const i of output.imports) if (isBuiltin(i.path)) found.push(`bundle imports ${i.path}`);
   return found;
 }
 
@@ -122,22 +139,30 @@ const kb = (bytes: number) => `${(bytes / KB).toFixed(1)} KB`.padStart(9);
 function printTable(sizes: Record<string, Bundle>): void {
   const party = sizes['partysocket.js']!;
   const pool = sizes['simplepool.js']!;
-  const ratio = (b: Bundle, base: Bundle) => `${(b.min / base.min).toFixed(2)}× min, ${(b.gz / base.gz).toFixed(2)}× gz`;
-  console.log(`browser bundles (esbuild minified; gzip level 9):\n${'bundle'.padEnd(16)}${'min'.padStart(9)}${'min+gz'.padStart(9)}  vs partysocket            vs SimplePool`);
+  const ratio = (b: Bundle, base: Bundle) =>
+    `${(b.min / base.min).toFixed(2)}× min, ${(b.gz / base.gz).toFixed(2)}× gz`;
+  console.log(
+    `browser bundles (esbuild minified; gzip level 9):\n${'bundle'.padEnd(16)}${'min'.padStart(9)}${'min+gz'.padStart(9)}  vs partysocket            vs SimplePool`,
+  );
   for (const [name, b] of Object.entries(sizes)) {
     console.log(`${name.padEnd(16)}${kb(b.min)}${kb(b.gz)}  ${ratio(b, party).padEnd(24)}${ratio(b, pool)}`);
   }
 }
 
 function devVersion(name: string): string {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    devDependencies: Record<string, string>;
+  };
   return `${name}@${pkg.devDependencies[name]}`;
 }
 
 let consumer: Consumer;
 
 beforeAll(async () => {
-  consumer = await createConsumer(inject('tarball'), { type: 'module' }, [devVersion('partysocket'), devVersion('nostr-tools')]);
+  consumer = await createConsumer(inject('tarball'), { type: 'module' }, [
+    devVersion('partysocket'),
+    devVersion('nostr-tools'),
+  ]);
   consumer.write({ ...ENTRIES, 'app.js': APP });
 });
 
@@ -150,7 +175,9 @@ describe('browser bundles of the tarball', () => {
     printTable(sizes);
     for (const entry of ['relay.js', 'pool-nostr.js']) {
       const meta = sizes[entry]!.meta;
-      expect(Object.keys(meta.inputs), `${entry} uses the browser entry`).toContain('node_modules/relay-actors/dist/browser.js');
+      expect(Object.keys(meta.inputs), `${entry} uses the browser entry`).toContain(
+        'node_modules/relay-actors/dist/browser.js',
+      );
       expect(nodeLeaks(meta), `${entry}: ws or Node built-ins in the bundle`).toEqual([]);
     }
     expect(sizes['relay.js']!.min, 'BUDGET_RELAY_MIN').toBeLessThanOrEqual(BUDGET_RELAY_MIN);
@@ -169,12 +196,16 @@ describe('the bundle in headless Chromium', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)`);
     const app = await bundle(consumer.dir, 'app.js', false);
     expect(nodeLeaks(app.meta), 'app.js: ws or Node built-ins in the bundle').toEqual([]);
     relayServer = await startTestRelay();
     web = await serve(app.code);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     context = await browser.newContext();
     page = await context.newPage();
     watchErrors(page, pageErrors);
@@ -194,10 +225,19 @@ describe('the bundle in headless Chromium', () => {
   /** Waits (bounded) until relay `name` is in `state`; on timeout says where it is and what happened. */
   async function waitState(name: string, state: string, timeoutMs: number, negate = false): Promise<void> {
     try {
-      await page.waitForFunction(([n, s, not]) => ((window as unknown as AppWindow).app.state(n) === s) !== not, [name, state, negate] as const, { timeout: timeoutMs, polling: 25 });
+      await page.waitForFunction(
+        ([n, s, not]) => ((window as unknown as AppWindow).app.state(n) === s) !== not,
+        [name, state, negate] as const,
+        { timeout: timeoutMs, polling: 25 },
+      );
     } catch {
-      const [now, events] = await page.evaluate((n) => [(window as unknown as AppWindow).app.state(n), (window as unknown as AppWindow).app.events(n)] as const, name);
-      throw new Error(`relay "${name}" did not ${negate ? 'leave' : 'reach'} "${state}" within ${timeoutMs} ms; it is "${now}". Events:\n${events.map((e) => JSON.stringify(e)).join('\n')}`);
+      const [now, events] = await page.evaluate(
+        (n) => [(window as unknown as AppWindow).app.state(n), (window as unknown as AppWindow).app.events(n)] as const,
+        name,
+      );
+      throw new Error(
+        `relay "${name}" did not ${negate ? 'leave' : 'reach'} "${state}" within ${timeoutMs} ms; it is "${now}". Events:\n${events.map((e) => JSON.stringify(e)).join('\n')}`,
+      );
     }
   }
 
@@ -206,13 +246,21 @@ describe('the bundle in headless Chromium', () => {
   });
 
   const open = (name: string, preset: 'fast' | 'slow') =>
-    page.evaluate(([n, url, p]) => (window as unknown as AppWindow).app.open(n, url, p), [name, relayServer.url, preset] as const);
+    page.evaluate(([n, url, p]) => (window as unknown as AppWindow).app.open(n, url, p), [
+      name,
+      relayServer.url,
+      preset,
+    ] as const);
 
   it('opens and makes a round trip through the test relay', async () => {
     await open('fast', 'fast');
     await waitState('fast', 'open', 10_000);
     await page.evaluate((n) => (window as unknown as AppWindow).app.send(n, { type: 'note', text: 'hi' }), 'fast');
-    await page.waitForFunction((n) => (window as unknown as AppWindow).app.received(n).some((m) => m.type === 'note' && m.text === 'hi'), 'fast', { timeout: 5000 });
+    await page.waitForFunction(
+      (n) => (window as unknown as AppWindow).app.received(n).some((m) => m.type === 'note' && m.text === 'hi'),
+      'fast',
+      { timeout: 5000 },
+    );
   });
 
   it('leaves open when the server is killed and is open again after the restart', async () => {
@@ -230,11 +278,22 @@ describe('the bundle in headless Chromium', () => {
     await waitState('slow', 'open', 10_000);
     // Chromium's emulation fires window `offline`, blocks new dials and silences frames on open sockets.
     await context.setOffline(true);
-    await page.waitForFunction(() => !navigator.onLine && (window as unknown as AppWindow).app.network().includes('offline'), undefined, { timeout: 5000 });
+    await page.waitForFunction(
+      () => !navigator.onLine && (window as unknown as AppWindow).app.network().includes('offline'),
+      undefined,
+      { timeout: 5000 },
+    );
     // A server-side close still reaches the page while offline (it is what ends the link here).
     relayServer.closeAll(1012);
     await waitState('slow', 'reconnecting', 5000);
-    const scheduled = await page.evaluate((n) => (window as unknown as AppWindow).app.events(n).filter((e) => e.type === 'reconnect-scheduled').at(-1)?.delayMs, 'slow');
+    const scheduled = await page.evaluate(
+      (n) =>
+        (window as unknown as AppWindow).app
+          .events(n)
+          .filter((e) => e.type === 'reconnect-scheduled')
+          .at(-1)?.delayMs,
+      'slow',
+    );
     expect(scheduled, 'the backoff alone would wait ~59 s').toBeGreaterThanOrEqual(59_000);
 
     const t0 = Date.now();
@@ -251,7 +310,8 @@ describe('the bundle in headless Chromium', () => {
 async function serve(appCode: string): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(HTML);
-    else if (req.url === '/app.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(appCode);
+    else if (req.url === '/app.js')
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(appCode);
     // Chromium asks for a favicon; a 404 would show up as a console error.
     else if (req.url === '/favicon.ico') res.writeHead(204).end();
     else res.writeHead(404).end();
@@ -269,7 +329,10 @@ function port(server: Server): number {
 /** Runs every cleanup step even when an earlier one fails (so nothing outlives the file), then throws the first error. */
 async function inTurn(steps: Array<() => Promise<unknown> | undefined>): Promise<void> {
   const errors: unknown[] = [];
-  for (const step of steps) await Promise.resolve().then(step).catch((e: unknown) => errors.push(e));
+  for (const step of steps)
+    await Promise.resolve()
+      .then(step)
+      .catch((e: unknown) => errors.push(e));
   if (errors.length > 0) throw errors[0];
 }
 

@@ -20,9 +20,17 @@ export interface Run {
  * Runs `command args` and resolves when it exits by itself; kills it by its pid (SIGKILL) and resolves with
  * `code: null` when it has not exited within `limitMs`.
  */
-export function run(command: string, args: string[], options: { cwd: string; limitMs: number; env?: NodeJS.ProcessEnv }): Promise<Run> {
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; limitMs: number; env?: NodeJS.ProcessEnv },
+): Promise<Run> {
   const t0 = Date.now();
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -52,7 +60,11 @@ export interface Consumer {
  * Creates a fresh project in a temp folder with `packageJson` and installs the tarball (plus `extra` packages)
  * with npm, as a user would. Dependencies come from the registry or npm's cache.
  */
-export async function createConsumer(tarball: string, packageJson: Record<string, unknown>, extra: string[] = []): Promise<Consumer> {
+export async function createConsumer(
+  tarball: string,
+  packageJson: Record<string, unknown>,
+  extra: string[] = [],
+): Promise<Consumer> {
   const dir = mkdtempSync(join(tmpdir(), 'relay-actors-consumer-'));
   const consumer: Consumer = {
     dir,
@@ -65,8 +77,13 @@ export async function createConsumer(tarball: string, packageJson: Record<string
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
-  consumer.write({ 'package.json': JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, ...packageJson }, null, 2) });
-  const installed = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...extra], { cwd: dir, limitMs: 240_000 });
+  consumer.write({
+    'package.json': JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, ...packageJson }, null, 2),
+  });
+  const installed = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...extra], {
+    cwd: dir,
+    limitMs: 240_000,
+  });
   if (installed.code !== 0) throw new Error(`npm install in ${dir} failed:\n${installed.err}`);
   return consumer;
 }

@@ -15,7 +15,10 @@ const resolveBin = (pkg: string, bin: string) => join(ROOT, 'node_modules', pkg,
 
 describe('package linters on the tarball', () => {
   it('publint --strict: no errors or warnings', async () => {
-    const r = await run(process.execPath, [resolveBin('publint', 'src/cli.js'), 'run', inject('tarball'), '--strict'], { cwd: ROOT, limitMs: 60_000 });
+    const r = await run(process.execPath, [resolveBin('publint', 'src/cli.js'), 'run', inject('tarball'), '--strict'], {
+      cwd: ROOT,
+      limitMs: 60_000,
+    });
     console.log(r.out.trim());
     expect(r.code, r.out + r.err).toBe(0);
     expect(r.out).not.toMatch(/warning|error/i);
@@ -23,7 +26,10 @@ describe('package linters on the tarball', () => {
 
   it('arethetypeswrong (esm-only profile): no problems in any entry', async () => {
     const attw = resolveBin('@arethetypeswrong/cli', 'dist/index.js');
-    const r = await run(process.execPath, [attw, inject('tarball'), '--profile', 'esm-only', '--format', 'table'], { cwd: ROOT, limitMs: 120_000 });
+    const r = await run(process.execPath, [attw, inject('tarball'), '--profile', 'esm-only', '--format', 'table'], {
+      cwd: ROOT,
+      limitMs: 120_000,
+    });
     console.log(r.out.trim());
     expect(r.code, 'attw exits non-zero on any problem the profile does not ignore').toBe(0);
   });

@@ -54,7 +54,9 @@ let consumer: Consumer;
 beforeAll(async () => {
   consumer = (await createConsumer(inject('tarball'), {})).write({ 'esm.mjs': ESM, 'cjs.cjs': CJS });
   const footprint = await treeBytes(join(consumer.dir, 'node_modules'));
-  console.log(`install footprint (node_modules of a project with relay-actors alone): ${(footprint / 1024 / 1024).toFixed(1)} MiB`);
+  console.log(
+    `install footprint (node_modules of a project with relay-actors alone): ${(footprint / 1024 / 1024).toFixed(1)} MiB`,
+  );
 });
 
 afterAll(() => consumer?.remove());
@@ -103,7 +105,10 @@ describe('the relay-actors bin from the tarball', () => {
   it('watch reports a live relay and exits 0', async () => {
     const server = await startTestRelay();
     try {
-      const r = await run(bin(), ['watch', server.url, '--json', '--timeout', '1', '--interval', '0.3'], { cwd: consumer.dir, limitMs: 20_000 });
+      const r = await run(bin(), ['watch', server.url, '--json', '--timeout', '1', '--interval', '0.3'], {
+        cwd: consumer.dir,
+        limitMs: 20_000,
+      });
       expect(r.code, r.err).toBe(0);
       expect(r.out).toContain('"state":"open"');
     } finally {

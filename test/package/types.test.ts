@@ -17,7 +17,9 @@ import { createConsumer, readmeBlocks, ROOT, run, type Consumer } from './consum
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
 /** Optional peers the README's examples use (`relay-actors/stately`, `relay-actors/testing/nostr`). */
-const PEERS = ['@statelyai/inspect', '@nostr-relay/core', '@nostr-relay/common'].map((name) => `${name}@${pkg.devDependencies[name]}`);
+const PEERS = ['@statelyai/inspect', '@nostr-relay/core', '@nostr-relay/common'].map(
+  (name) => `${name}@${pkg.devDependencies[name]}`,
+);
 
 const STRICT = {
   strict: true,
@@ -61,7 +63,11 @@ beforeAll(async () => {
   }
   consumer.write(files);
   ts6Dir = mkdtempSync(join(tmpdir(), 'relay-actors-ts6-'));
-  const installed = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--prefix', ts6Dir, 'typescript@6'], { cwd: ts6Dir, limitMs: 180_000 });
+  const installed = await run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--prefer-offline', '--prefix', ts6Dir, 'typescript@6'],
+    { cwd: ts6Dir, limitMs: 180_000 },
+  );
   if (installed.code !== 0) throw new Error(`installing TypeScript 6 failed:\n${installed.err}`);
 });
 
@@ -91,9 +97,14 @@ describe('strict TypeScript consumers of the tarball', () => {
     for (const config of Object.keys(CONFIGS)) {
       it(`${config} with ${compiler}: the README blocks and the public types compile`, async () => {
         const version = await run(process.execPath, [tscPath(), '--version'], { cwd: consumer.dir, limitMs: 30_000 });
-        const r = await run(process.execPath, [tscPath(), '-p', `tsconfig.${config}.json`], { cwd: consumer.dir, limitMs: 180_000 });
+        const r = await run(process.execPath, [tscPath(), '-p', `tsconfig.${config}.json`], {
+          cwd: consumer.dir,
+          limitMs: 180_000,
+        });
         const { ours, upstream } = diagnostics(r.out + r.err);
-        console.log(`${config}, ${version.out.trim()}: ${ours.length} error(s) of ours, ${upstream} inside xstate's declarations (not counted)`);
+        console.log(
+          `${config}, ${version.out.trim()}: ${ours.length} error(s) of ours, ${upstream} inside xstate's declarations (not counted)`,
+        );
         expect(ours).toEqual([]);
         expect(r.code === 0 || upstream > 0, `tsc exited ${r.code} with no error listed:\n${r.out}${r.err}`).toBe(true);
       });

@@ -6,7 +6,14 @@
 import { parseArgs } from 'node:util';
 import { checkSchedules } from './property.ts';
 
-const { values } = parseArgs({ options: { kind: { type: 'string', default: 'pool' }, runs: { type: 'string', default: '5000' }, seed: { type: 'string' }, path: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    kind: { type: 'string', default: 'pool' },
+    runs: { type: 'string', default: '5000' },
+    seed: { type: 'string' },
+    path: { type: 'string' },
+  },
+});
 const runs = Number(values.runs);
 const kind = values.kind;
 if (!Number.isInteger(runs) || runs < 1 || (kind !== 'pool' && kind !== 'relay')) {
@@ -15,8 +22,15 @@ if (!Number.isInteger(runs) || runs < 1 || (kind !== 'pool' && kind !== 'relay')
 }
 const t0 = Date.now();
 try {
-  await checkSchedules({ kind, runs, ...(values.seed ? { seed: Number(values.seed) } : {}), ...(values.path ? { path: values.path } : {}) });
-  process.stdout.write(`sim: ${runs} ${kind} schedules, every invariant kept (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+  await checkSchedules({
+    kind,
+    runs,
+    ...(values.seed ? { seed: Number(values.seed) } : {}),
+    ...(values.path ? { path: values.path } : {}),
+  });
+  process.stdout.write(
+    `sim: ${runs} ${kind} schedules, every invariant kept (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
+  );
 } catch (error) {
   process.stderr.write(`${(error as Error).message}\n${String((error as Error).cause ?? '')}\n`);
   process.exitCode = 1;

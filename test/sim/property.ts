@@ -17,7 +17,9 @@ export interface SimRunOptions {
 /** Checks `runs` generated schedules; rejects with fast-check's report (seed, path, shrunk schedule) on a failure. */
 export function checkSchedules(options: SimRunOptions): Promise<void> {
   return fc.assert(
-    fc.asyncProperty(schedules(25, options.kind === 'pool' ? 5 : 1), (schedule) => new World(schedule, options.kind).run()),
+    fc.asyncProperty(schedules(25, options.kind === 'pool' ? 5 : 1), (schedule) =>
+      new World(schedule, options.kind).run(),
+    ),
     {
       numRuns: options.runs,
       ...(options.seed === undefined ? {} : { seed: options.seed }),

@@ -44,18 +44,38 @@ function action(n: number): fc.Arbitrary<Action> {
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('restart' as const), relay: relay(n) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('blackhole' as const), relay: relay(n), on: fc.boolean() }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('pongs' as const), relay: relay(n), on: fc.boolean() }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('slow' as const), relay: relay(n), ms: fc.constantFrom(0, 0, 300, 1200) }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), relay: relay(n), code: fc.constantFrom(...CLOSE_CODES) }) },
     {
       weight: 1,
       arbitrary: fc.record({
-        kind: fc.constant('refuse' as const),
+        kind: fc.constant('slow' as const),
         relay: relay(n),
-        status: fc.constantFrom(undefined, 503, 401),
-        errorCode: fc.constantFrom(undefined, 'ECONNREFUSED', 'ETIMEDOUT'),
-      }, { requiredKeys: ['kind', 'relay'] }),
+        ms: fc.constantFrom(0, 0, 300, 1200),
+      }),
     },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('clockJump' as const), ms: fc.integer({ min: 1000, max: 40_000 }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('close' as const),
+        relay: relay(n),
+        code: fc.constantFrom(...CLOSE_CODES),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record(
+        {
+          kind: fc.constant('refuse' as const),
+          relay: relay(n),
+          status: fc.constantFrom(undefined, 503, 401),
+          errorCode: fc.constantFrom(undefined, 'ECONNREFUSED', 'ETIMEDOUT'),
+        },
+        { requiredKeys: ['kind', 'relay'] },
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant('clockJump' as const), ms: fc.integer({ min: 1000, max: 40_000 }) }),
+    },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('retry' as const), relay: relay(n) }) },
   );
 }
@@ -66,7 +86,10 @@ export function schedules(maxSteps = 25, maxRelays = 5): fc.Arbitrary<Schedule> 
     fc.record({
       relays: fc.constant(n),
       seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
-      steps: fc.array(fc.record({ action: action(n), waitMs: fc.integer({ min: 0, max: 4000 }) }), { minLength: 1, maxLength: maxSteps }),
+      steps: fc.array(fc.record({ action: action(n), waitMs: fc.integer({ min: 0, max: 4000 }) }), {
+        minLength: 1,
+        maxLength: maxSteps,
+      }),
     }),
   );
 }

@@ -11,6 +11,14 @@ import { checkSchedules } from './property.ts';
 const RUNS = Number(process.env.SIM_RUNS ?? 500);
 
 describe('simulator: generated fault schedules', () => {
-  it(`a pool of 1–5 relays keeps every invariant over ${RUNS} schedules`, () => checkSchedules({ kind: 'pool', runs: RUNS }), 120_000);
-  it(`a standalone relay keeps every invariant over ${RUNS} schedules`, () => checkSchedules({ kind: 'relay', runs: RUNS }), 120_000);
+  it(
+    `a pool of 1–5 relays keeps every invariant over ${RUNS} schedules`,
+    () => checkSchedules({ kind: 'pool', runs: RUNS }),
+    120_000,
+  );
+  it(
+    `a standalone relay keeps every invariant over ${RUNS} schedules`,
+    () => checkSchedules({ kind: 'relay', runs: RUNS }),
+    120_000,
+  );
 });

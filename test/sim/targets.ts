@@ -46,8 +46,18 @@ function shared(mem: MemoryTransport, clock: SimulatedClock, random: () => numbe
 }
 
 /** A pool over `urls` (session timeout 10 s, outbox TTL 20 s). */
-export function poolTarget(urls: string[], mem: MemoryTransport, clock: SimulatedClock, random: () => number): SimTarget {
-  const pool = createRelayPool<Msg, Msg, Msg>({ ...shared(mem, clock, random), relays: urls, sessionTimeout: 10_000, outbox: { ttl: 20_000 } });
+export function poolTarget(
+  urls: string[],
+  mem: MemoryTransport,
+  clock: SimulatedClock,
+  random: () => number,
+): SimTarget {
+  const pool = createRelayPool<Msg, Msg, Msg>({
+    ...shared(mem, clock, random),
+    relays: urls,
+    sessionTimeout: 10_000,
+    outbox: { ttl: 20_000 },
+  });
   return {
     events$: pool.events$,
     messages$: pool.messages$,

@@ -20,7 +20,15 @@ export const DETECTION_BOUND = silenceBound(HEARTBEAT) + TICK;
 /** After the world heals, every send must settle within this long (outbox TTL + ack timeout + backoff cap, rounded up). */
 export const SETTLE_BOUND = 60_000;
 
-const RELAY_STATES: ReadonlySet<RelayState> = new Set(['idle', 'connecting', 'open', 'degraded', 'reconnecting', 'failed', 'closed']);
+const RELAY_STATES: ReadonlySet<RelayState> = new Set([
+  'idle',
+  'connecting',
+  'open',
+  'degraded',
+  'reconnecting',
+  'failed',
+  'closed',
+]);
 const POOL_STATES = new Set(['idle', 'online', 'offline', 'expired', 'stopped']);
 /** A standalone relay's final state after stop(), and the legal overall states of each kind of target. */
 const OVERALL = { pool: POOL_STATES, relay: RELAY_STATES as ReadonlySet<string> };
@@ -89,7 +97,10 @@ export class World {
     this.inFlightUntil = this.urls.map(() => 0);
     this.servers = this.urls.map((url, i) => mem.server(url, { onMessage: (data, conn) => this.serve(i, data, conn) }));
     const random = seeded(schedule.seed);
-    this.target = kind === 'pool' ? poolTarget(this.urls, mem, this.clock, random) : relayTarget(this.urls[0]!, mem, this.clock, random);
+    this.target =
+      kind === 'pool'
+        ? poolTarget(this.urls, mem, this.clock, random)
+        : relayTarget(this.urls[0]!, mem, this.clock, random);
     this.target.events$.subscribe((e) => this.observe(e));
     this.target.messages$.subscribe((m) => {
       const id = String(m.id);
@@ -162,9 +173,9 @@ export class World {
       server.delay(a.ms);
       this.inFlightUntil[a.relay] = Math.max(this.inFlightUntil[a.relay]!, this.clock.now() + this.latency[a.relay]!);
       this.latency[a.relay] = a.ms;
-    }
-    else if (a.kind === 'close') server.closeAll(a.code);
-    else server.refuse({ ...(a.status ? { status: a.status } : {}), ...(a.errorCode ? { errorCode: a.errorCode } : {}) });
+    } else if (a.kind === 'close') server.closeAll(a.code);
+    else
+      server.refuse({ ...(a.status ? { status: a.status } : {}), ...(a.errorCode ? { errorCode: a.errorCode } : {}) });
   }
 
   private submit(kind: 'send' | 'publish', ack: boolean): void {
@@ -199,7 +210,9 @@ export class World {
     const now = this.clock.now();
     this.silentSince.forEach((since, i) => {
       if (since !== null && now - since > DETECTION_BOUND && LIVE.has(this.relayState(i))) {
-        this.fail(`relay ${i}'s link has been silent for ${now - since} ms and it is still ${this.relayState(i)} (bound ${DETECTION_BOUND} ms)`);
+        this.fail(
+          `relay ${i}'s link has been silent for ${now - since} ms and it is still ${this.relayState(i)} (bound ${DETECTION_BOUND} ms)`,
+        );
       }
     });
   }
@@ -210,9 +223,11 @@ export class World {
     for (const server of this.servers) server.accept().blackhole(false).pongs(true).delay(0);
     this.latency.fill(0);
     this.silentSince.fill(null);
-    for (let t = 0; t < SETTLE_BOUND && this.outcomes.some((o) => o.state === 'pending'); t += TICK) await this.tick(TICK);
+    for (let t = 0; t < SETTLE_BOUND && this.outcomes.some((o) => o.state === 'pending'); t += TICK)
+      await this.tick(TICK);
     const pending = this.outcomes.filter((o) => o.state === 'pending').map((o) => o.id);
-    if (pending.length > 0) this.fail(`sends still pending ${SETTLE_BOUND} ms after the world healed: ${pending.join(', ')}`);
+    if (pending.length > 0)
+      this.fail(`sends still pending ${SETTLE_BOUND} ms after the world healed: ${pending.join(', ')}`);
     this.checkDelivery();
   }
 
@@ -221,8 +236,10 @@ export class World {
     for (const o of this.outcomes) {
       if (o.ack && o.state === 'resolved' && !everywhere.has(o.id)) this.fail(`acked message ${o.id} is on no relay`);
       if (o.state !== 'rejected') continue;
-      if (o.delivery !== 'not-sent' && o.delivery !== 'unknown') this.fail(`${o.id} was rejected (${o.code}) without saying whether it was sent`);
-      if (o.delivery === 'not-sent' && everywhere.has(o.id)) this.fail(`${o.id} was rejected (${o.code}) as never sent, yet a relay has it`);
+      if (o.delivery !== 'not-sent' && o.delivery !== 'unknown')
+        this.fail(`${o.id} was rejected (${o.code}) without saying whether it was sent`);
+      if (o.delivery === 'not-sent' && everywhere.has(o.id))
+        this.fail(`${o.id} was rejected (${o.code}) as never sent, yet a relay has it`);
     }
     for (const [id, count] of this.delivered) if (count > 1) this.fail(`message ${id} was delivered ${count} times`);
     // Order: among sends (publishes go to several relays at once by design, outside the primary's order).
@@ -231,7 +248,8 @@ export class World {
       const ids = all.filter((id) => sends.has(id));
       const ns = ids.map((id) => Number(id.slice(1)));
       const outOfOrder = ns.findIndex((n, k) => k > 0 && n < ns[k - 1]!);
-      if (outOfOrder > 0) this.fail(`relay ${i} received m${ns[outOfOrder]} after m${ns[outOfOrder - 1]}: ${ids.join(' ')}`);
+      if (outOfOrder > 0)
+        this.fail(`relay ${i} received m${ns[outOfOrder]} after m${ns[outOfOrder - 1]}: ${ids.join(' ')}`);
     });
   }
 
