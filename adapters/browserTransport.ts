@@ -172,6 +172,7 @@ function dialBrowser(
       }
       // TypeScript 5.9+'s DOM lib types `send` as taking ArrayBuffer-backed views only; a Frame's bytes are
       // ArrayBuffer-backed (SharedArrayBuffer views are refused by browsers anyway).
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed from TypeScript 6's DOM lib on
       ws.send(data as string | Uint8Array<ArrayBuffer>);
     },
     close(code?: number, reason?: string): void {
@@ -264,7 +265,7 @@ export function browserNetwork(
 ): NetworkMonitor {
   const g = globalThis as { addEventListener?: unknown; navigator?: { onLine?: boolean } };
   const source: NetworkEventSource | undefined =
-    target ?? (typeof g.addEventListener === 'function' ? (globalThis as unknown as NetworkEventSource) : undefined);
+    target ?? (typeof g.addEventListener === 'function' ? globalThis : undefined);
   const nav = navigatorLike ?? g.navigator;
   return {
     subscribe(listener) {

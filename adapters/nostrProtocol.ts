@@ -394,7 +394,7 @@ function asEvent(value: unknown): NostrEvent | string {
   if (!Array.isArray(tags) || !tags.every((t) => Array.isArray(t) && t.every((s) => typeof s === 'string'))) {
     return '"tags" is not an array of string arrays';
   }
-  return { id, pubkey, created_at: created_at as number, kind: kind as number, tags: tags as string[][], content, sig };
+  return { id, pubkey, created_at: created_at as number, kind: kind as number, tags: tags, content, sig };
 }
 
 function eventOrThrow(value: unknown, what: string): NostrEvent {

@@ -52,7 +52,7 @@ export function createRelayOn<Out, In>(
   url: string,
   options: DefaultedRelayOptions<Out, In>,
 ): Relay<Out, In> {
-  return createCoreRelay<Out, In>(url, withDefaults(platform, options) as RelayOptions<Out, In>);
+  return createCoreRelay<Out, In>(url, withDefaults(platform, options));
 }
 
 /** `createRelayPool` with the platform's defaults bound (see {@link PlatformDefaults}). */
@@ -60,5 +60,5 @@ export function createRelayPoolOn<Out, In, Req>(
   platform: PlatformDefaults,
   options: DefaultedRelayPoolOptions<Out, In, Req>,
 ): RelayPool<Out, In, Req> {
-  return createCorePool<Out, In, Req>(withDefaults(platform, options) as RelayPoolOptions<Out, In, Req>);
+  return createCorePool<Out, In, Req>(withDefaults(platform, options));
 }

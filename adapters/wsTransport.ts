@@ -169,17 +169,18 @@ function dialWs(
       });
     } else if (!done && !localClose) handlers.onMessage(frame, isBinary);
   };
-  const onPong = () => control(handlers.onPong);
+  const onPong = () => control('onPong');
   // ws answers the peer's ping itself; the runtime only learns that the link is alive.
-  const onPing = () => control(handlers.onPing);
-  const control = (handler: (() => void) | undefined) => {
-    if (!handler) return;
+  const onPing = () => control('onPing');
+  const control = (name: 'onPong' | 'onPing') => {
+    if (!handlers[name]) return;
     if (inConnect || pending.length > 0) {
       dispatch(() => {
-        if (!done && !localClose) handler.call(handlers);
+        if (!done && !localClose) handlers[name]?.();
       });
-    } else if (!done && !localClose) handler.call(handlers);
+    } else if (!done && !localClose) handlers[name]?.();
   };
+
   const onUnexpectedResponse = (_req: unknown, res: IncomingMessage) => {
     status = res.statusCode;
     retryAfterMs = parseRetryAfter(res.headers['retry-after']);

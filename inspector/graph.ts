@@ -62,7 +62,7 @@ function guardName(guard: unknown): string | null {
   if (!guard) return null;
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'function') return guard.name || 'guard';
-  if (typeof guard === 'object' && 'type' in guard && typeof (guard as { type: unknown }).type === 'string')
+  if (typeof guard === 'object' && 'type' in guard && typeof guard.type === 'string')
     return (guard as { type: string }).type;
   return 'guard';
 }

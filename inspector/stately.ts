@@ -267,7 +267,7 @@ export function statelyInspector(options: StatelyInspectorOptions = {}): Stately
 
   const announce = (ref: AnyActorRef) => {
     const snapshot = safeSnapshot(ref);
-    inspector.actor(ref as never, sanitizeSnapshot(ref, snapshot) as never);
+    inspector.actor(ref as never, sanitizeSnapshot(ref, snapshot));
     const children = (snapshot as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children ?? {};
     for (const child of Object.values(children)) if (child && machineId(child)) announce(child);
   };
@@ -285,23 +285,19 @@ export function statelyInspector(options: StatelyInspectorOptions = {}): Stately
     const ref = event.actorRef as AnyActorRef;
     switch (event.type) {
       case '@xstate.actor':
-        if (machineId(ref)) inspector.actor(ref as never, sanitizeSnapshot(ref, safeSnapshot(ref)) as never);
+        if (machineId(ref)) inspector.actor(ref as never, sanitizeSnapshot(ref, safeSnapshot(ref)));
         break;
       case '@xstate.snapshot':
         if (machineId(ref))
-          inspector.snapshot(
-            ref as never,
-            sanitizeSnapshot(ref, event.snapshot) as never,
-            { event: sanitizeEvent(event.event) } as never,
-          );
+          inspector.snapshot(ref as never, sanitizeSnapshot(ref, event.snapshot), {
+            event: sanitizeEvent(event.event),
+          });
         break;
       case '@xstate.event':
         if (machineId(ref))
-          inspector.event(
-            ref as never,
-            sanitizeEvent(event.event) as never,
-            { source: (event.sourceRef as AnyActorRef | undefined)?.sessionId } as never,
-          );
+          inspector.event(ref as never, sanitizeEvent(event.event), {
+            source: (event.sourceRef as AnyActorRef | undefined)?.sessionId,
+          });
         break;
     }
   };

@@ -422,7 +422,7 @@ class Connection {
  * to drive the machine without sockets.
  */
 export const connectionLogic = fromCallback<ConnectionCommand, ConnectionInput>(({ input, sendBack, receive }) => {
-  const connection = new Connection(input.rt, sendBack as (e: RelayMachineEvent) => void);
+  const connection = new Connection(input.rt, sendBack);
   receive((cmd) => connection.command(cmd));
   connection.dial();
   return () => connection.dispose();

@@ -277,8 +277,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
         'NO_CHALLENGE',
       );
     const protocol = rt.options.protocol;
-    const answer = protocol.authenticate;
-    if (!answer)
+    if (!protocol.authenticate)
       throw new ProtocolError(
         `Relay ${rt.url} asks for authentication, but the protocol has no signer (pass one to the protocol).`,
         'NO_SIGNER',
@@ -286,9 +285,14 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     if (rt.authenticated) return;
     const session = rt.session;
     // The signer is given the dial URL (NIP-42 signs the relay's URL), so its errors may name it.
-    const { frame, id } = await answer
-      .call(protocol, challenge, rt.dialUrl)
-      .catch((error: unknown) => Promise.reject(redactError(error, rt.redact)));
+    let signed: Awaited<ReturnType<NonNullable<typeof protocol.authenticate>>>;
+    try {
+      signed = await protocol.authenticate(challenge, rt.dialUrl);
+    } catch (error) {
+      // The signer's own error (whatever it throws), only redacted.
+      throw redactError(error, rt.redact);
+    }
+    const { frame, id } = signed;
     if (rt.session !== session || rt.authChallenge !== challenge)
       throw new ProtocolError(`Relay ${rt.url} reconnected while we were signing its challenge.`, 'STALE_CHALLENGE');
     const acked = rt.awaitAck(id);

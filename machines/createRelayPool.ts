@@ -338,7 +338,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
   let halted = false;
 
   const emit = (event: PoolEvent extends infer E ? (E extends PoolEvent ? Omit<E, 'at'> : never) : never): void => {
-    if (events.observed) events.next({ ...event, at: now() } as PoolEvent);
+    if (events.observed) events.next({ ...event, at: now() });
   };
 
   const usable = (m: Member<Out, In>): boolean => !m.removed && isUsable(m.rt.state) && m.rt.socket !== null;
@@ -850,7 +850,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     }
   }
 
-  for (const url of initialRelays) addMember(url);
+  for (const url of initialRelays as string[]) addMember(url);
 
   const pool: RelayPool<Out, In, Req> = {
     actor,

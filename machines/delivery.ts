@@ -14,7 +14,7 @@ export function withDelivery<E extends RelayActorsError>(error: E, delivery: Del
     return new MessageExpiredError(error.ttlMs, delivery) as RelayActorsError as E;
   if (error instanceof SessionTimeoutError)
     return new SessionTimeoutError(error.timeoutMs, delivery) as RelayActorsError as E;
-  const copy = Object.create(Object.getPrototypeOf(error), Object.getOwnPropertyDescriptors(error)) as E;
+  const copy = Object.create(Object.getPrototypeOf(error) as object, Object.getOwnPropertyDescriptors(error)) as E;
   Object.defineProperty(copy, 'delivery', { value: delivery, enumerable: true, configurable: true });
   return copy;
 }

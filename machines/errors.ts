@@ -370,7 +370,7 @@ function redactValue(value: unknown, redact: (text: string) => string, seen: Map
     if (next !== d.value) [d.value, changed] = [next, true];
   }
   if (!changed) return value;
-  const copy: unknown = Object.create(Object.getPrototypeOf(value), descriptors);
+  const copy: unknown = Object.create(Object.getPrototypeOf(value) as object | null, descriptors);
   seen.set(value, copy);
   return copy;
 }

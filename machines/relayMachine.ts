@@ -196,7 +196,7 @@ export const relayMachine = setup({
     recordHeartbeatOff: assign(({ context, event }) => {
       if (event.type !== 'HEARTBEAT_OFF') return {};
       context.rt.emit({ type: 'heartbeat-off', reason: event.reason });
-      return { heartbeat: 'off' as HeartbeatMode, heartbeatNote: event.reason };
+      return { heartbeat: 'off', heartbeatNote: event.reason };
     }),
     /** Woken or back online while connected: check the link now instead of at the next heartbeat. */
     probeNow: sendTo('connection', { type: 'PROBE' }),

@@ -100,8 +100,7 @@ export class RelayRuntime<Out = unknown, In = unknown> {
 
   /** Publishes a telemetry event, with the dial URL's secrets hidden in its texts and errors. */
   emit(event: RelayEventInput): void {
-    if (this.events.observed)
-      this.events.next({ ...this.redactEvent(event), url: this.url, at: this.now() } as RelayEvent);
+    if (this.events.observed) this.events.next({ ...this.redactEvent(event), url: this.url, at: this.now() });
   }
 
   /**
@@ -110,10 +109,10 @@ export class RelayRuntime<Out = unknown, In = unknown> {
    */
   private redactEvent<E extends object>(event: E, depth = 1): E {
     let out: Record<string, unknown> | undefined;
-    for (const [key, value] of Object.entries(event)) {
+    for (const [key, value] of Object.entries(event) as Array<[string, unknown]>) {
       const record =
         depth > 0 && typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
-      const next = record ? this.redactEvent(value as object, depth - 1) : redactError(value, this.redact);
+      const next = record ? this.redactEvent(value, depth - 1) : redactError(value, this.redact);
       if (next !== value) (out ??= { ...event } as Record<string, unknown>)[key] = next;
     }
     return (out ?? event) as E;

@@ -26,7 +26,7 @@ export function wakeDetector(
   now: () => number = () => clockNow(clock),
 ): WakeDetector {
   let byKey = detectors.get(clock);
-  if (!byKey) detectors.set(clock, (byKey = new Map()));
+  if (!byKey) detectors.set(clock, (byKey = new Map<string, WakeDetector>()));
   const key = `${settings.gap}:${settings.checkEvery}`;
   let d = byKey.get(key);
   if (!d) byKey.set(key, (d = createWakeDetector(clock, settings, now)));

@@ -146,7 +146,7 @@ describe('jsonProtocol: hello, acks, name', () => {
   });
 
   it('throws ProtocolError for an unencodable hello', () => {
-    const p = jsonProtocol({ hello: () => ({ n: 1n }) as never });
+    const p = jsonProtocol({ hello: () => ({ n: 1n }) });
     expect(captureError(() => p.hello!())).toBeInstanceOf(ProtocolError);
     const q = jsonProtocol({ hello: () => 'nope' as never });
     expect(captureError(() => q.hello!())).toBeInstanceOf(ProtocolError);

@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import { nostrProtocol, type NostrEvent, type NostrEventTemplate } from '../adapters/nostrProtocol.ts';
 import type { Decoded, Transport } from '../adapters/types.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
-import { createRelay, type Relay } from '../index.ts';
+import { createRelay } from '../index.ts';
 import { NackError, ProtocolError } from '../machines/errors.ts';
 import type { Inbound } from '../machines/runtime.ts';
 import type { RelayEvent } from '../machines/telemetry.ts';
@@ -362,7 +362,7 @@ describe('createRelay with nostrProtocol against the real relay', () => {
     relay.inbound$.subscribe((f) => seen.inbound.push(f));
     relay.messages$.subscribe((m) => seen.messages.push(m));
     cleanup.push(() => relay.stop());
-    return { relay: relay.start() as Relay<NostrEvent, NostrEvent>, seen };
+    return { relay: relay.start(), seen };
   }
 
   it('send() resolves on OK; a REQ written through the relay delivers events and EOSE; pings are WebSocket pings', async () => {

@@ -26,8 +26,8 @@ function thrown(make: () => unknown): InvalidOptionError {
   throw new Error('expected an InvalidOptionError, nothing was thrown');
 }
 
-const relayWith = (extra: object) => () => createRelay(URL_, { ...base(), ...extra } as RelayOptions);
-const poolWith = (extra: object) => () => createRelayPool({ relays: [URL_], ...base(), ...extra } as never);
+const relayWith = (extra: object) => () => createRelay(URL_, { ...base(), ...extra });
+const poolWith = (extra: object) => () => createRelayPool({ relays: [URL_], ...base(), ...extra });
 
 describe('unknown options', () => {
   it.each(['connectionStateTtl', 'retryBudget', 'signal'])(

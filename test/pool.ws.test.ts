@@ -272,7 +272,7 @@ describe('relay pool over real sockets', () => {
     ]);
     expect(a).toBe(b);
     expect(w.pool.status().relays).toHaveLength(2);
-    await a!.waitFor('open', 3000);
+    await a.waitFor('open', 3000);
     expect(w.pool.actor.system.get(`relay:${rs[1]!.url}/`)).toBeDefined();
 
     const primary = w.pool.status().primary!;

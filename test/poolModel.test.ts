@@ -18,6 +18,7 @@ interface ModelContext {
 
 /** The pool as its user sees it. */
 export const poolModel = setup({
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- setup() takes its types from this
   types: {} as { context: ModelContext; events: ModelEvent },
   guards: {
     isDown0: ({ context }) => !context.up[0],
@@ -93,6 +94,7 @@ function transitionPaths(): Array<{ name: string; steps: Step[] }> {
       const prefix = (toState.get(key(edge.state)) ?? []).filter((s) => (s.event.type as string) !== 'xstate.init');
       const steps = [...prefix, { event: edge.event, state: edge.nextState }].map((s) => ({
         event: s.event,
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- the Step type wants a string
         state: s.state.value as string,
         up: [...s.state.context.up] as [boolean, boolean],
       }));

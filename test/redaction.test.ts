@@ -64,7 +64,7 @@ function breakableTransport(broken: { writes: boolean; dial?: boolean }): Transp
         close: (code, reason) => socket.close(code, reason),
         terminate: () => socket.terminate(),
         ping: socket.ping && (() => socket.ping!()),
-      } as TransportSocket;
+      };
     },
   };
 }

@@ -97,7 +97,7 @@ export function transitionPaths(): PlannedPath[] {
           ...prefix.filter((s) => (s.event.type as string) !== 'xstate.init'),
           { event: edge.event, state: edge.nextState },
         ].map((s) => ({
-          event: s.event as ModelEvent,
+          event: s.event,
           expected: s.state.value as RelayState,
         }));
         return { name: `${key(edge.state)} --${edge.event.type}--> ${key(edge.nextState)}`, steps };

@@ -398,7 +398,7 @@ class LoopbackNostrRelay implements NostrTestRelay {
         socket.destroy();
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req as HttpRequest));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req));
     });
   }
 

@@ -751,7 +751,7 @@ class LoopbackRelay implements TestRelay {
       subs?.delete(id);
       return;
     }
-    if (!subs) this.#subs.set(ws, (subs = new Map()));
+    if (!subs) this.#subs.set(ws, (subs = new Map<string, Record<string, unknown>>()));
     const filter = isRecord(message.filter) ? message.filter : {};
     subs.set(id, filter);
     const since = typeof message.since === 'number' ? message.since : -Infinity;

@@ -83,7 +83,7 @@ process.on('unhandledRejection', (error) => out({ t: 'unhandled', error: String(
 
 const sk = generateSecretKey();
 const pk = getPublicKey(sk);
-const signer = (t: Parameters<typeof finalizeEvent>[0]): NostrEvent => finalizeEvent(t, sk) as NostrEvent;
+const signer = (t: Parameters<typeof finalizeEvent>[0]): NostrEvent => finalizeEvent(t, sk);
 
 /**
  * `wsTransport()` with a note of when each URL last received a frame (data, pong or ping), so a disconnect can say

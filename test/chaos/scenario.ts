@@ -645,7 +645,7 @@ export async function runChaos(
     result.error = String((error as Error)?.stack ?? error);
   } finally {
     result.client.stderr = client?.stderr ?? '';
-    await Promise.all([client, ...relays].map((c) => c?.end()));
+    await Promise.all([client, ...relays].map((c) => Promise.resolve(c?.end())));
     cleanupSync();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -75,7 +75,7 @@ export function poolTarget(
 export function relayTarget(url: string, mem: MemoryTransport, clock: SimulatedClock, random: () => number): SimTarget {
   const relay = createRelay<Msg, Msg>(url, shared(mem, clock, random));
   return {
-    events$: relay.events$ as Observable<PoolEvent>,
+    events$: relay.events$,
     messages$: relay.messages$,
     start: () => void relay.start(),
     stop: () => relay.stop(),
