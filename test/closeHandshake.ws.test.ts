@@ -46,6 +46,20 @@ async function hostileServer(): Promise<TestRelay> {
   return s;
 }
 
+/**
+ * The handle baseline, then a hostile test relay and an open relay to it over a capturing transport (closeTimeout
+ * CLOSE_TIMEOUT, plus `options`).
+ */
+async function openRelay(options: Parameters<typeof relayTo>[1] = {}) {
+  const base = handleCounts();
+  const s = await hostileServer();
+  const cap = capturingTransport();
+  const w = relayTo(s.url, { transport: cap.transport, closeTimeout: CLOSE_TIMEOUT, ...options });
+  w.relay.start();
+  await w.relay.waitFor('open');
+  return { base, s, cap, w };
+}
+
 const allClosed = (sockets: WebSocket[]) => sockets.every((ws) => ws.readyState === WebSocket.CLOSED);
 
 describe('a close frame without a TCP close', () => {
@@ -55,12 +69,7 @@ describe('a close frame without a TCP close', () => {
   ])(
     '%i: leaves open at once with the code, rejects sends, drops the socket after closeTimeout, reconnects',
     async (code, reason) => {
-      const base = handleCounts();
-      const s = await hostileServer();
-      const cap = capturingTransport();
-      const w = relayTo(s.url, { transport: cap.transport, closeTimeout: CLOSE_TIMEOUT, ...SLOW_FIRST_RETRY });
-      w.relay.start();
-      await w.relay.waitFor('open');
+      const { base, s, cap, w } = await openRelay(SLOW_FIRST_RETRY);
       await roundTrip(w, 1);
       const first = cap.sockets[0]!;
 
@@ -97,12 +106,7 @@ describe('a close frame without a TCP close', () => {
   );
 
   it('1008: failed (fatal), no reconnect, and the socket is still dropped after closeTimeout', async () => {
-    const base = handleCounts();
-    const s = await hostileServer();
-    const cap = capturingTransport();
-    const w = relayTo(s.url, { transport: cap.transport, closeTimeout: CLOSE_TIMEOUT });
-    w.relay.start();
-    await w.relay.waitFor('open');
+    const { base, s, cap, w } = await openRelay();
 
     const left = w.relay.waitFor('failed', LEAVE_OPEN_BOUND);
     s.closeFrameOnly(1008, 'policy violation');
@@ -126,12 +130,7 @@ describe('a close frame without a TCP close', () => {
   });
 
   it('stop() while the dropped socket still waits for TCP: nothing of ours outlives closeTimeout', async () => {
-    const base = handleCounts();
-    const s = await hostileServer();
-    const cap = capturingTransport();
-    const w = relayTo(s.url, { transport: cap.transport, closeTimeout: CLOSE_TIMEOUT, ...SLOW_FIRST_RETRY });
-    w.relay.start();
-    await w.relay.waitFor('open');
+    const { base, s, cap, w } = await openRelay(SLOW_FIRST_RETRY);
     const left = w.relay.waitFor('reconnecting', LEAVE_OPEN_BOUND);
     s.closeFrameOnly(1001);
     await left;

@@ -23,15 +23,8 @@ const PORT = 7000;
 const USABLE = new Set(['open', 'degraded']);
 
 /** Settings of the run; the defaults are what `npm run test:chaos` uses. */
-export interface ChaosSettings {
+export interface ChaosSettings extends Omit<ClientConfig, 'urls' | 'tag'> {
   relays: number;
-  rateHz: number;
-  maxEvents: number;
-  heartbeat: { interval: number; timeout: number; maxMissed: number };
-  sessionTimeout: number;
-  ackTimeout: number;
-  connectTimeout: number;
-  outboxTtl: number;
   /** How long each single-relay fault is held. */
   holdMs: number;
   /** Rate of the slow link. */
