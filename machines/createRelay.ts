@@ -12,6 +12,7 @@ import {
   SendFailedError,
   StoppedError,
   type RelayActorsError,
+  WaitTimeoutError,
 } from './errors.ts';
 import { withDelivery } from './delivery.ts';
 import { successRatio } from './health.ts';
@@ -388,7 +389,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         sub.unsubscribe();
-        reject(new Error(`Relay ${rt.url} did not reach "${state}" within ${timeoutMs} ms (it is "${rt.state}").`));
+        reject(new WaitTimeoutError(`Relay ${rt.url}`, state, rt.state, timeoutMs));
       }, timeoutMs);
       const sub = rt.events.subscribe({
         next: (e) => {

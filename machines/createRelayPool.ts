@@ -19,6 +19,7 @@ import {
   SessionTimeoutError,
   StoppedError,
   UnknownRelayError,
+  WaitTimeoutError,
   wrapError,
 } from './errors.ts';
 import { recentFlaps, recordOutcome, successRatio } from './health.ts';
@@ -1060,7 +1061,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           sub.unsubscribe();
-          reject(new Error(`The pool did not reach "${state}" within ${timeoutMs} ms (it is "${currentState()}").`));
+          reject(new WaitTimeoutError('The pool', state, currentState(), timeoutMs));
         }, timeoutMs);
         const sub = actor.subscribe({
           next: () => {

@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'MESSAGE_EXPIRED'
   | 'SESSION_TIMEOUT'
   | 'PUBLISH_FAILED'
-  | 'UNKNOWN_RELAY';
+  | 'UNKNOWN_RELAY'
+  | 'WAIT_TIMEOUT';
 
 /**
  * Base class of every error relay-actors raises.
@@ -335,6 +336,25 @@ export class PublishFailedError extends RelayActorsError {
 export class UnknownRelayError extends RelayActorsError {
   constructor(url: string) {
     super('UNKNOWN_RELAY', `The pool has no relay ${url}.`);
+  }
+}
+
+/**
+ * `waitFor(state, timeoutMs)` gave up: the relay or pool did not reach `state` in time. `state` and `current` say
+ * what was awaited and where it stood.
+ *
+ * @example
+ * await relay.waitFor('open', 5000).catch((err) => {
+ *   if (err instanceof WaitTimeoutError) console.warn(`still ${err.current} after 5 s`);
+ * });
+ */
+export class WaitTimeoutError extends RelayActorsError {
+  readonly state: string;
+  readonly current: string;
+  constructor(what: string, state: string, current: string, timeoutMs: number) {
+    super('WAIT_TIMEOUT', `${what} did not reach "${state}" within ${timeoutMs} ms (it is "${current}").`);
+    this.state = state;
+    this.current = current;
   }
 }
 
