@@ -224,9 +224,13 @@ class Connection {
     this.rt.publishHealth();
   }
 
-  /** A pong after its window: the link is slow, not dead. */
+  /**
+   * A pong after its window: the link is slow, not dead. The misses it was counted for are forgiven (it answered),
+   * and it stays degraded while its pongs come late; an answer within the window recovers it.
+   */
   private latePong(rtt: number): void {
-    if (rtt > this.rt.options.heartbeat.degradedRtt && !this.slow) {
+    this.missed = 0;
+    if (!this.slow) {
       this.slow = true;
       this.sendBack({ type: 'RTT_HIGH', rttMs: rtt });
     }
@@ -285,8 +289,10 @@ class Connection {
       this.watchSilence(heartbeat.staleAfter);
       return;
     }
-    // Whatever the pings conclude (answered, negotiated off, missed), silence past the bound is a dead link.
-    this.watchSilence(heartbeat.staleAfter > 0 ? heartbeat.staleAfter : silenceBound(heartbeat));
+    // Whatever the pings conclude (answered, negotiated off, missed), silence past the bound is a dead link. While
+    // pinging, a pong comes once per interval: a staleAfter shorter than interval + timeout would kill idle links.
+    const { interval, timeout, staleAfter } = heartbeat;
+    this.watchSilence(staleAfter > 0 ? Math.max(staleAfter, interval + timeout) : silenceBound(heartbeat));
     this.hbCancel = this.rt.scheduler.schedule(heartbeat.interval, this.pingNow);
   }
 

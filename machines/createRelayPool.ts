@@ -401,8 +401,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
 
   // ---- the data path --------------------------------------------------------------------------------------
 
-  /** Writes `p` to `m`; on a refused write, tries the next relay. */
-  const writeTo = (p: Pending<Out>, m: Member<Out, In>): void => {
+  /** Writes `p` to `m`; a write that throws tries the next relay not yet `tried` for this write. */
+  const writeTo = (p: Pending<Out>, m: Member<Out, In>, tried: Set<string> = new Set(p.refusedBy)): void => {
     const attempt = ++p.attempt;
     const writtenAt = now();
     p.via = m.rt.url;
@@ -421,8 +421,9 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
         m.inflight.delete(p);
         m.rt.settleAck(p.id!, false, 'write failed');
       }
-      const next = pickTarget(new Set([...p.refusedBy, m.key]));
-      if (next) writeTo(p, next);
+      tried.add(m.key);
+      const next = pickTarget(tried);
+      if (next) writeTo(p, next, tried);
       else
         settle(
           p,
@@ -658,7 +659,9 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     },
     expireSession: () => {
       const rejected = outbox.size;
-      outbox.rejectAll(new SessionTimeoutError(sessionTimeout));
+      // Through settle, like every end of a send: it states whether the message had been written.
+      const expired = new SessionTimeoutError(sessionTimeout);
+      for (const p of outbox.drain()) settle(p, expired);
       emit({ type: 'session-expired', url: null, rejected });
     },
     announce: (state) => emit({ type: 'pool-state', url: null, state }),
@@ -884,7 +887,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
         actor.send({ type: 'STOP' });
         actor.stop();
         const stopped = new StoppedError('The pool');
-        outbox.rejectAll(stopped);
+        for (const p of outbox.drain()) settle(p, stopped);
         for (const m of members.values()) for (const p of [...m.inflight]) settle(p, stopped);
         await Promise.all(closing);
         for (const m of members.values()) for (const c of m.cleanups.splice(0)) c();

@@ -58,7 +58,7 @@ export type Delivery = 'not-sent' | 'unknown';
 /** How messages word a send's {@link Delivery}: one wording for every error that states it. */
 const FATE: Readonly<Record<Delivery, string>> = {
   'not-sent': 'it was never sent.',
-  unknown: 'it was written to a relay that was lost before acknowledging it, so it may have arrived.',
+  unknown: 'it was written to a relay before, so it may have arrived.',
 };
 
 /**
@@ -178,7 +178,7 @@ export class FrameTooLargeError extends RelayActorsError {
  */
 export class SendFailedError extends RelayActorsError {
   constructor(url: string, options?: { cause?: unknown }) {
-    super('SEND_FAILED', `Writing to relay ${url} failed: the message was not sent.`, {
+    super('SEND_FAILED', `Writing to relay ${url} failed.`, {
       ...options,
       delivery: 'not-sent',
     });
@@ -271,7 +271,7 @@ export class OutboxFullError extends RelayActorsError {
  */
 export class MessageExpiredError extends RelayActorsError {
   readonly ttlMs: number;
-  /** @param delivery - `'unknown'` when it had been written to a relay that was lost before acknowledging it. */
+  /** @param delivery - `'unknown'` when it had been written to a relay before (it may have arrived). */
   constructor(ttlMs: number, delivery: Delivery = 'not-sent') {
     super('MESSAGE_EXPIRED', `No relay acknowledged the message within its ttl (${ttlMs} ms): ${FATE[delivery]}`, {
       delivery,
@@ -291,7 +291,7 @@ export class MessageExpiredError extends RelayActorsError {
  */
 export class SessionTimeoutError extends RelayActorsError {
   readonly timeoutMs: number;
-  /** @param delivery - `'unknown'` when it had been written to a relay that was lost before acknowledging it. */
+  /** @param delivery - `'unknown'` when it had been written to a relay before (it may have arrived). */
   constructor(timeoutMs: number, delivery: Delivery = 'not-sent') {
     super(
       'SESSION_TIMEOUT',

@@ -19,7 +19,11 @@ export interface HeartbeatOptions {
   timeout: number;
   /** Missed pings in a row that end the connection (1 miss already makes it `degraded`). Default 2. */
   maxMissed: number;
-  /** No inbound frame at all for this long (ms) ends the connection; 0 turns the check off. Default 0. */
+  /**
+   * No inbound frame at all (data, pong, the server's ping) for this long (ms) ends the connection; 0 leaves it to
+   * the heartbeat's own bound (`maxMissed × interval + timeout`). While pings are sent it is at least
+   * `interval + timeout`, since pongs come once per interval. Default 0.
+   */
   staleAfter: number;
   /** RTT (ms) above which an open relay is `degraded`. Default 2000. */
   degradedRtt: number;

@@ -28,6 +28,8 @@ interface PendingAck {
   resolve: () => void;
   reject: (error: RelayActorsError) => void;
   cancel: Cancel;
+  /** What every caller waiting for this id gets. */
+  promise: Promise<void>;
 }
 
 /**
@@ -134,21 +136,25 @@ export class RelayRuntime<Out = unknown, In = unknown> {
     });
   }
 
-  /** Waits for the ack of message `id`, bounded by `ackTimeout`. */
+  /**
+   * Waits for the ack of message `id`, bounded by `ackTimeout` from the first write. Writes of the same id on this
+   * connection (a message back here after failovers, the same event sent twice) share one wait: one ack answers
+   * them all, and no wait ever ends another.
+   */
   awaitAck(id: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      // A message back on this relay after failovers: the older wait ends here, its timer with it.
-      const previous = this.acks.get(id);
-      previous?.cancel();
-      previous?.reject(new ConnectionLostError(this.url, id));
-      const wait = { resolve, reject, cancel: noop };
-      wait.cancel = this.scheduler.schedule(this.options.ackTimeout, () => {
-        // Only this wait's own entry: a newer wait for the same id is not this timer's to end.
-        if (this.acks.get(id) === wait) this.acks.delete(id);
-        reject(new AckTimeoutError(id, this.options.ackTimeout));
-      });
-      this.acks.set(id, wait);
+    const existing = this.acks.get(id);
+    if (existing) return existing.promise;
+    const wait: PendingAck = { resolve: noop, reject: noop, cancel: noop, promise: DONE };
+    wait.promise = new Promise<void>((resolve, reject) => {
+      wait.resolve = resolve;
+      wait.reject = reject;
     });
+    wait.cancel = this.scheduler.schedule(this.options.ackTimeout, () => {
+      if (this.acks.get(id) === wait) this.acks.delete(id);
+      wait.reject(new AckTimeoutError(id, this.options.ackTimeout));
+    });
+    this.acks.set(id, wait);
+    return wait.promise;
   }
 
   /** An ack (or nack) arrived. Unknown ids are ignored: they may be another sender's. */
@@ -178,3 +184,5 @@ export class RelayRuntime<Out = unknown, In = unknown> {
 }
 
 function noop(): void {}
+
+const DONE: Promise<void> = Promise.resolve();

@@ -47,6 +47,31 @@ describe('delivery of a failed send', () => {
     await r.pool.stop();
   });
 
+  it('SESSION_TIMEOUT for a message written to a relay that died unacknowledged: "unknown", as for expiry', async () => {
+    const r = poolRig(1, { outbox: { ttl: 60_000 }, ackTimeout: 60_000, sessionTimeout: 5000 });
+    r.pool.start();
+    await r.until(() => r.pool.status().state === 'online', 1000);
+    r.servers[0]!.blackhole(true).refuse({ errorCode: 'ECONNREFUSED' });
+    const sent = failure(r.pool.send({ type: 'post', id: 'm1' }, { ack: true }));
+    await r.tick(12_000);
+    const error = await sent;
+    expect(error.code).toBe('SESSION_TIMEOUT');
+    expect(error.delivery).toBe('unknown');
+    expect(error.message).toContain('may have arrived');
+    await r.pool.stop();
+  });
+
+  it('the same message sent twice while unacknowledged: both resolve on its one ack', async () => {
+    const r = poolRig(1);
+    r.pool.start();
+    await r.until(() => r.pool.status().state === 'online', 1000);
+    const message = { type: 'post', id: 'twice' };
+    const both = Promise.all([r.pool.send(message, { ack: true }), r.pool.send(message, { ack: true })]);
+    await r.tick(50);
+    await expect(both).resolves.toEqual([undefined, undefined]);
+    await r.pool.stop();
+  });
+
   it('a relay: NOT_OPEN is "not-sent"; an ack that never comes is "unknown"', async () => {
     const s = await server();
     s.onMessage(() => 'handled'); // takes every message, acks none

@@ -254,6 +254,19 @@ describe('relay machine (SimulatedClock, memory transport)', () => {
     expect(r.relay.status().rttEwmaMs).toBeGreaterThan(0);
   });
 
+  it('a link whose every pong comes after its window stays up, degraded, and is not torn down', async () => {
+    const r = rig(); // interval 1000, timeout 500, maxMissed 2
+    r.relay.start();
+    await r.tick(1100);
+    r.server.delay(600); // every pong 100 ms past its window
+    await r.tick(10_000);
+    expect(r.relay.status().state).toBe('degraded');
+    expect(r.states).not.toContain('reconnecting');
+    r.server.delay(0);
+    await r.tick(1100);
+    expect(r.relay.status().state).toBe('open');
+  });
+
   it('stale inbound ends the connection when staleAfter is set', async () => {
     const r = rig({ heartbeat: { enabled: false, staleAfter: 3000 } });
     r.relay.start();
