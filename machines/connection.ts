@@ -391,7 +391,8 @@ class Connection {
     this.unexpose();
     this.rt.failPendingAcks();
     const socket = this.socket;
-    if (!socket || this.closed) return;
+    if (!socket) return;
+    if (this.closed) return this.rt.socketEnded(socket);
     if (!this.rt.stopping) {
       socket.terminate();
       return;

@@ -195,6 +195,8 @@ export function relayFacade<Out, In>(
 class RelayHandle<Out, In> implements Relay<Out, In> {
   private started = false;
   private stopping: Promise<void> | undefined;
+  /** The authentication under way, shared by every caller for the same challenge on the same connection. */
+  private signing: { session: number; challenge: string; done: Promise<void> } | undefined;
 
   constructor(
     private readonly rt: RelayRuntime<Out, In>,
@@ -250,6 +252,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     this.stopping = (async () => {
       rt.stopping = true;
       await this.lifecycle.stop();
+      rt.dropEnded();
       rt.failPendingAcks();
       rt.messages.complete();
       rt.inbound.complete();
@@ -269,7 +272,16 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     }
   }
 
-  async authenticate(): Promise<void> {
+  authenticate(): Promise<void> {
+    const { session, authChallenge } = this.rt;
+    const current = this.signing;
+    if (current && current.session === session && current.challenge === authChallenge) return current.done;
+    const done = this.signChallenge();
+    if (authChallenge !== null) this.signing = { session, challenge: authChallenge, done };
+    return done;
+  }
+
+  private async signChallenge(): Promise<void> {
     const rt = this.rt;
     const challenge = rt.authChallenge;
     if (challenge === null)

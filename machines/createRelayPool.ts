@@ -760,6 +760,16 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     );
   }
 
+  /** A removed relay leaves no trace in the subscriptions (a relay added again under its URL starts afresh). */
+  function forgetInRegistrations(key: string): void {
+    for (const reg of registrations.values()) {
+      reg.newest.delete(key);
+      reg.sessions.delete(key);
+      reg.authTried.delete(key);
+      reg.refused.delete(key);
+    }
+  }
+
   function targets(reg: Registration<Req, In>, m: Member<Out, In>): boolean {
     return reg.targets === null || reg.targets.has(m.key);
   }
@@ -1019,6 +1029,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
       actor.send({ type: 'REMOVE_RELAY', id: m.id });
       await m.relay.stop();
       for (const c of m.cleanups.splice(0)) c();
+      forgetInRegistrations(m.key);
       emit({ type: 'relay-removed', url: null, relay: m.rt.url });
     },
 

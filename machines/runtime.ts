@@ -55,6 +55,11 @@ export class RelayRuntime<Out = unknown, In = unknown> {
   stopping = false;
   /** Closes in progress, awaited by `stop()`. */
   readonly closing = new Set<Promise<void>>();
+  /**
+   * The last few sockets whose connection ended: one the server closed with a close frame but not TCP may still be
+   * up until the transport drops it (closeTimeout); stop() drops them at once. Bounded: at most 4.
+   */
+  private readonly ended: TransportSocket[] = [];
   /** The latest authentication challenge on the current connection (Nostr NIP-42), or null. */
   authChallenge: string | null = null;
   /** The current connection has answered its challenge and the answer was accepted. */
@@ -134,6 +139,23 @@ export class RelayRuntime<Out = unknown, In = unknown> {
       flaps: h.flaps,
       at: this.now(),
     });
+  }
+
+  /** Remembers a socket whose connection ended, for {@link RelayRuntime.dropEnded}. */
+  socketEnded(socket: TransportSocket): void {
+    this.ended.push(socket);
+    if (this.ended.length > 4) this.ended.shift();
+  }
+
+  /** Drops every remembered ended socket now (a no-op for those already gone). */
+  dropEnded(): void {
+    for (const socket of this.ended.splice(0)) {
+      try {
+        socket.terminate();
+      } catch {
+        // A transport that considers it gone already.
+      }
+    }
   }
 
   /**

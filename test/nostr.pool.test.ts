@@ -214,3 +214,29 @@ describe('a hostile Nostr relay that refuses every subscription after authentica
     expect(relay!.reqsRefused).toBe(2);
   });
 });
+
+describe('two subscriptions on a relay that requires authentication', () => {
+  it('authenticate once for both (one AUTH in flight per challenge) and both receive events', async () => {
+    const [relay] = await nostrRelays(1, true);
+    const { pool, events } = nostrPool([relay!.url]);
+    const a: NostrEvent[] = [];
+    const b: NostrEvent[] = [];
+    const errors: unknown[] = [];
+    pool
+      .subscribe({ kinds: [1], '#t': ['relay-actors-test'] })
+      .subscribe({ next: (e) => a.push(e), error: (e) => errors.push(e) });
+    pool
+      .subscribe({ kinds: [1], '#t': ['relay-actors-test'] })
+      .subscribe({ next: (e) => b.push(e), error: (e) => errors.push(e) });
+    await waitUntil(
+      () => events.filter((e) => e.type === 'subscribed').length >= 4,
+      5000,
+      'both re-subscribed after auth',
+    );
+    const event = note('for both');
+    await pool.send(event);
+    await waitUntil(() => a.length > 0 && b.length > 0, 5000, 'the event on both subscriptions');
+    expect(errors).toEqual([]);
+    expect(events.filter((e) => e.type === 'reauth' && e.ok).length).toBeGreaterThan(0);
+  });
+});
