@@ -16,7 +16,10 @@ import {
 } from './errors.ts';
 import { withDelivery } from './delivery.ts';
 import { successRatio } from './health.ts';
-import { redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
+import { checkCallOptions, redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
+
+/** The options `send` knows. */
+const SEND_OPTION_KEYS: ReadonlyArray<keyof SendOptions> = ['ack'];
 import { relayMachine, type RelayMachine } from './relayMachine.ts';
 import type { RelayMachineEvent } from './relayEvents.ts';
 import { RelayRuntime, type Inbound } from './runtime.ts';
@@ -323,6 +326,8 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
 
   send(message: Out, sendOptions?: SendOptions): Promise<void> {
     const rt = this.rt;
+    const badOption = checkCallOptions('send', sendOptions, SEND_OPTION_KEYS);
+    if (badOption) return Promise.reject(withDelivery(badOption, 'not-sent'));
     const socket = rt.socket;
     if (!socket) return Promise.reject(withDelivery(this.notWritable(), 'not-sent'));
     const protocol = rt.options.protocol;

@@ -25,6 +25,7 @@ import {
 import { recentFlaps, recordOutcome, successRatio } from './health.ts';
 import { RecentIds } from './idSet.ts';
 import {
+  checkCallOptions,
   redactUrl,
   rejectUnknownKeys,
   RELAY_OPTION_KEYS,
@@ -197,6 +198,10 @@ interface Registration<Req, In> {
 }
 
 const DONE: Promise<void> = Promise.resolve();
+
+/** The options `send` and `publish` know, and those `subscribe` knows. */
+const POOL_SEND_OPTION_KEYS: ReadonlyArray<keyof PoolSendOptions> = ['ack'];
+const SUBSCRIBE_OPTION_KEYS: ReadonlyArray<keyof PoolSubscribeOptions> = ['relays', 'id'];
 
 /**
  * The pool's own options (beyond the relay options its relays share) with their defaults. Its keys are the known
@@ -912,6 +917,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     },
 
     send(message, sendOptions) {
+      const badOption = checkCallOptions('send', sendOptions, POOL_SEND_OPTION_KEYS);
+      if (badOption) return Promise.reject(withDelivery(badOption, 'not-sent'));
       if (selection.strategy === 'broadcast') return pool.publish(message, sendOptions).then(() => undefined);
       if (halted) return Promise.reject(withDelivery(new StoppedError('The pool'), 'not-sent'));
       // Fast path, like a relay's own send: no ack wanted, a usable primary and nothing queued before this message
@@ -937,6 +944,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     },
 
     async publish(message, sendOptions) {
+      const badOption = checkCallOptions('publish', sendOptions, POOL_SEND_OPTION_KEYS);
+      if (badOption) throw withDelivery(badOption, 'not-sent');
       if (halted) throw withDelivery(new StoppedError('The pool'), 'not-sent');
       if (currentState() === 'expired') throw new SessionTimeoutError(sessionTimeout);
       const targetsNow = ranked().slice(0, selection.k);
@@ -965,6 +974,11 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
 
     subscribe(request, subscribeOptions) {
       return new Observable<In>((observer) => {
+        const badOption = checkCallOptions('subscribe', subscribeOptions, SUBSCRIBE_OPTION_KEYS);
+        if (badOption) {
+          observer.error(badOption);
+          return;
+        }
         if (halted) {
           observer.error(new StoppedError('The pool'));
           return;

@@ -218,6 +218,24 @@ export function rejectUnknownKeys(path: string, value: unknown, known: readonly 
   }
 }
 
+/**
+ * Checks a per-call options object (`send`'s, `subscribe`'s): `undefined` is fine, unknown keys are an
+ * {@link InvalidOptionError} named `<call>.<key>`, returned rather than thrown so callers can reject with it.
+ */
+export function checkCallOptions(
+  call: string,
+  options: object | undefined,
+  known: readonly string[],
+): InvalidOptionError | undefined {
+  if (options === undefined) return undefined;
+  try {
+    rejectUnknownKeys(call, options, known);
+    return undefined;
+  } catch (error) {
+    return error as InvalidOptionError;
+  }
+}
+
 /** The known name nearest to `name` (case-insensitive edit distance), if it is near enough to be a typo. */
 function closest(name: string, known: readonly string[]): string | undefined {
   const limit = Math.max(1, Math.floor(name.length / 4));

@@ -11,6 +11,7 @@ import { createRelay } from '../machines/createRelay.ts';
 import { createRelayPool } from '../machines/createRelayPool.ts';
 import { InvalidOptionError } from '../machines/errors.ts';
 import { realClock, type RelayOptions } from '../machines/options.ts';
+import { poolRig } from './poolRig.ts';
 
 const URL_ = 'ws://127.0.0.1:1';
 const base = () => ({ transport: memoryTransport(), protocol: jsonProtocol() });
@@ -150,5 +151,34 @@ describe('known options', () => {
   it('the root entries accept their defaults (transport, protocol, network filled in)', async () => {
     await createRootRelay(URL_, { maxAttempts: 1 }).stop();
     await createRootPool({ relays: [URL_], sessionTimeout: 1000 }).stop();
+  });
+});
+
+describe('per-call options', () => {
+  it('send, publish and subscribe reject unknown keys with InvalidOptionError naming call.key (nothing sent)', async () => {
+    const r = poolRig(1);
+    r.pool.start();
+    await r.until(() => r.pool.status().state === 'online', 1000);
+    const bad = { ack: true, signal: new AbortController().signal } as { ack: boolean };
+    await expect(r.pool.send({ type: 'post', id: 'a' }, bad)).rejects.toMatchObject({
+      option: 'send.signal',
+      delivery: 'not-sent',
+    });
+    await expect(
+      r.pool.publish({ type: 'post', id: 'b' }, { acks: true } as unknown as { ack: boolean }),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('did you mean "publish.ack"'),
+    });
+    const ended = new Promise((resolve) =>
+      r.pool.subscribe({}, { relay: [] } as unknown as { relays: string[] }).subscribe({ error: resolve }),
+    );
+    await expect(ended).resolves.toMatchObject({ option: 'subscribe.relay' });
+    expect(r.received(0)).toEqual([]);
+    const relay = r.pool.relay(r.urls[0]!)!;
+    await expect(relay.send({ type: 'post', id: 'c' }, bad)).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      option: 'send.signal',
+    });
+    await r.pool.stop();
   });
 });
