@@ -16,13 +16,22 @@ const failure = (promise: Promise<unknown>) =>
     (error: RelayActorsError) => error,
   );
 
+/**
+ * A one-relay pool, online; then its link goes silent (black hole) and it refuses new dials, and an acked send is
+ * written into it: the message is written, never acknowledged, and no relay is left to take it.
+ */
+async function sendIntoDyingRelay(options: Parameters<typeof poolRig>[1]) {
+  const r = poolRig(1, options);
+  r.pool.start();
+  await r.until(() => r.pool.status().state === 'online', 1000);
+  r.servers[0]!.blackhole(true).refuse({ errorCode: 'ECONNREFUSED' });
+  const sent = failure(r.pool.send({ type: 'post', id: 'm1' }, { ack: true }));
+  return { r, sent };
+}
+
 describe('delivery of a failed send', () => {
   it('MESSAGE_EXPIRED after being written to a relay that died unacknowledged: "unknown", "may have arrived"', async () => {
-    const r = poolRig(1, { outbox: { ttl: 6000 }, ackTimeout: 60_000, sessionTimeout: 60_000 });
-    r.pool.start();
-    await r.until(() => r.pool.status().state === 'online', 1000);
-    r.servers[0]!.blackhole(true).refuse({ errorCode: 'ECONNREFUSED' });
-    const sent = failure(r.pool.send({ type: 'post', id: 'm1' }, { ack: true }));
+    const { r, sent } = await sendIntoDyingRelay({ outbox: { ttl: 6000 }, ackTimeout: 60_000, sessionTimeout: 60_000 });
     await r.tick(10);
     expect(r.received(0)).toEqual([]); // swallowed by the black hole: written by us, never seen by the relay
     await r.tick(12_000);
@@ -48,11 +57,7 @@ describe('delivery of a failed send', () => {
   });
 
   it('SESSION_TIMEOUT for a message written to a relay that died unacknowledged: "unknown", as for expiry', async () => {
-    const r = poolRig(1, { outbox: { ttl: 60_000 }, ackTimeout: 60_000, sessionTimeout: 5000 });
-    r.pool.start();
-    await r.until(() => r.pool.status().state === 'online', 1000);
-    r.servers[0]!.blackhole(true).refuse({ errorCode: 'ECONNREFUSED' });
-    const sent = failure(r.pool.send({ type: 'post', id: 'm1' }, { ack: true }));
+    const { r, sent } = await sendIntoDyingRelay({ outbox: { ttl: 60_000 }, ackTimeout: 60_000, sessionTimeout: 5000 });
     await r.tick(12_000);
     const error = await sent;
     expect(error.code).toBe('SESSION_TIMEOUT');
