@@ -11,17 +11,16 @@ import { fromCallback } from 'xstate';
 import type { DisconnectInfo, LocalCloseCause, TransportSocket } from '../adapters/types.ts';
 import { classifyClose } from './classify.ts';
 import { FrameTooLargeError, ProtocolError } from './errors.ts';
-import { recordAlive, recordMissedPong, recordRtt } from './health.ts';
-import type { RelayMachineEvent } from './relayEvents.ts';
-import type { RelayRuntime } from './runtime.ts';
+import type { ConnectionCommand, RelayMachineEvent } from './relayEvents.ts';
+import { runtimeOf, type RelayRuntime } from './runtime.ts';
 import type { Cancel } from './scheduler.ts';
 
-/** Commands the machine sends to the connection. */
-export type ConnectionCommand = { type: 'PROBE' };
+export type { ConnectionCommand } from './relayEvents.ts';
 
-/** Input of the connection actor. */
+/** Input of the connection actor: plain data. */
 export interface ConnectionInput {
-  rt: RelayRuntime<any, any>;
+  /** System id of the relay whose runtime this connection dials with. */
+  relay: string;
 }
 
 /**
@@ -41,6 +40,8 @@ class Connection {
   private socket: TransportSocket | undefined;
   private disposed = false;
   private closed = false;
+  /** The loss has been reported: one CONNECTION_LOST per connection. */
+  private reported = false;
   private onClosed: (() => void) | undefined;
   private exposed = false;
   private awaitingHello = false;
@@ -61,7 +62,7 @@ class Connection {
   private lastCheckAt = 0;
 
   constructor(
-    private readonly rt: RelayRuntime<any, any>,
+    private readonly rt: RelayRuntime,
     private readonly sendBack: (event: RelayMachineEvent) => void,
   ) {}
 
@@ -94,10 +95,19 @@ class Connection {
   }
 
   command(cmd: ConnectionCommand): void {
-    if (cmd.type === 'PROBE' && this.hbMode !== 'off' && this.exposed && !this.awaitingPong) {
+    if (cmd.type === 'DROP') return this.drop(cmd.cause);
+    if (this.hbMode !== 'off' && this.exposed && !this.awaitingPong) {
       this.hbCancel?.();
       this.ping();
     }
+  }
+
+  /** Our side gave up on this connection: the data path stops writing to it and the machine hears of the loss. */
+  private drop(cause: LocalCloseCause): void {
+    if (this.disposed) return;
+    this.stopHeartbeat();
+    this.unexpose();
+    this.lost(localLoss(cause));
   }
 
   private handleOpen(): void {
@@ -106,7 +116,7 @@ class Connection {
     this.rt.authChallenge = null;
     this.rt.authenticated = false;
     this.lastInboundAt = this.lastCheckAt = this.rt.now();
-    this.rt.health = recordAlive(this.rt.health);
+    this.rt.noteAlive();
     let hello;
     try {
       hello = this.rt.options.protocol.hello?.();
@@ -123,10 +133,10 @@ class Connection {
       } catch {
         // The close that follows a failed write reports the loss.
       }
-      this.sendBack({ type: 'SOCKET_OPEN', handshake: true });
+      this.sendBack({ type: 'SOCKET_OPEN', handshake: true, at: this.rt.now() });
     } else {
       this.expose();
-      this.sendBack({ type: 'SOCKET_OPEN', handshake: false });
+      this.sendBack({ type: 'SOCKET_OPEN', handshake: false, at: this.rt.now() });
     }
     this.startHeartbeat();
   }
@@ -179,7 +189,7 @@ class Connection {
         this.awaitingHello = false;
         if (decoded.ok) {
           this.expose();
-          this.sendBack({ type: 'HELLO_ACK' });
+          this.sendBack({ type: 'HELLO_ACK', at: this.rt.now() });
         } else {
           this.lost({ code: 1008, reason: decoded.reason ?? '', wasClean: false, local: 'handshake-rejected' });
         }
@@ -208,7 +218,7 @@ class Connection {
     const rtt = this.rt.now() - this.pingSentAt;
     this.rt.pongSeen = true;
     if (this.hbMode === 'pending') this.hbMode = 'on';
-    this.rt.health = recordRtt(this.rt.health, rtt);
+    this.rt.noteRtt(rtt);
     if (!this.awaitingPong) return this.latePong(rtt);
     this.awaitingPong = false;
     const wasImpaired = this.missed > 0 || this.slow;
@@ -239,7 +249,7 @@ class Connection {
 
   private forgiveMisses(): void {
     this.missed = 0;
-    this.rt.health = recordAlive(this.rt.health);
+    this.rt.noteAlive();
     if (!this.slow) this.sendBack({ type: 'RECOVERED' });
   }
 
@@ -261,6 +271,8 @@ class Connection {
    * came; the machine (its context, inspection, snapshots) gets texts with the dial URL's secrets hidden.
    */
   private lost(info: DisconnectInfo): void {
+    if (this.reported) return;
+    this.reported = true;
     const o = this.rt.options;
     const verdict = classifyClose(info, { user: o.classify, protocol: o.protocol, fatalCloseCodes: o.fatalCloseCodes });
     const { redact } = this.rt;
@@ -269,7 +281,13 @@ class Connection {
       reason: redact(info.reason),
       ...(info.message === undefined ? {} : { message: redact(info.message) }),
     };
-    this.sendBack({ type: 'CONNECTION_LOST', info: safeInfo, verdict: { ...verdict, reason: redact(verdict.reason) } });
+    this.sendBack({
+      type: 'CONNECTION_LOST',
+      info: safeInfo,
+      verdict: { ...verdict, reason: redact(verdict.reason) },
+      at: this.rt.now(),
+      jitter: o.random(),
+    });
   }
 
   // Heartbeat ---------------------------------------------------------------------------------------------
@@ -337,7 +355,7 @@ class Connection {
       } else {
         // Silence is a dead link, before the first pong as after it.
         this.missed++;
-        this.rt.health = recordMissedPong(this.rt.health);
+        this.rt.noteMissedPong();
         this.rt.publishHealth();
         this.sendBack({ type: 'PONG_TIMEOUT', missed: this.missed });
         if (this.disposed) return;
@@ -425,12 +443,18 @@ class Connection {
 }
 
 /**
- * The `connection` actor logic the relay machine invokes in `live`. Swap it with `machine.provide({ actors })`
- * to drive the machine without sockets.
+ * The `connection` actor logic the relay machine invokes in `live`: it finds the relay's runtime (registered by
+ * `createRelay` or the pool for the relay's actor system) by the relay's id. Swap it with
+ * `machine.provide({ actors })` to drive the machine without sockets.
+ *
+ * @example
+ * const scripted = relayMachine.provide({ actors: { connection: fromCallback(({ sendBack }) => { ... }) } });
  */
-export const connectionLogic = fromCallback<ConnectionCommand, ConnectionInput>(({ input, sendBack, receive }) => {
-  const connection = new Connection(input.rt, sendBack);
-  receive((cmd) => connection.command(cmd));
-  connection.dial();
-  return () => connection.dispose();
-});
+export const connectionLogic = fromCallback<ConnectionCommand, ConnectionInput>(
+  ({ input, system, sendBack, receive }) => {
+    const connection = new Connection(runtimeOf(system, input.relay), sendBack);
+    receive((cmd) => connection.command(cmd));
+    connection.dial();
+    return () => connection.dispose();
+  },
+);

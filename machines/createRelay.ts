@@ -2,7 +2,7 @@
  * `createRelay(url, options)`: one relay actor with its data path and telemetry, no coordinator.
  */
 import type { Observable } from 'rxjs';
-import { createActor, type ActorRef, type SnapshotFrom } from 'xstate';
+import { createActor, waitFor, type ActorRef, type SnapshotFrom } from 'xstate';
 import type { Frame } from '../adapters/types.ts';
 import {
   NotOpenError,
@@ -12,21 +12,29 @@ import {
   SendFailedError,
   StoppedError,
   type RelayActorsError,
+  InvalidOptionError,
   WaitTimeoutError,
 } from './errors.ts';
 import { withDelivery } from './delivery.ts';
 import { successRatio } from './health.ts';
-import { checkCallOptions, redactUrl, resolveRelayOptions, validateUrl, type RelayOptions } from './options.ts';
+import {
+  checkCallOptions,
+  redactUrl,
+  relayMachineConfig,
+  resolveRelayOptions,
+  validateUrl,
+  type RelayOptions,
+} from './options.ts';
+import { relayMachine, type RelayMachine, type RelayStateMeta } from './relayMachine.ts';
+import type { RelayEmitted, RelayMachineEvent } from './relayEvents.ts';
+import { registerRuntime, RelayRuntime, type Inbound } from './runtime.ts';
+import { InspectionBus } from './inspection.ts';
+import type { InspectionEvent } from 'xstate';
+import type { HealthSample, LastClose, RelayEvent, RelayState, RelayStatus } from './telemetry.ts';
+import { wakeDetector } from './wake.ts';
 
 /** The options `send` knows. */
 const SEND_OPTION_KEYS: ReadonlyArray<keyof SendOptions> = ['ack'];
-import { relayMachine, type RelayMachine } from './relayMachine.ts';
-import type { RelayMachineEvent } from './relayEvents.ts';
-import { RelayRuntime, type Inbound } from './runtime.ts';
-import { InspectionBus } from './inspection.ts';
-import type { InspectionEvent } from 'xstate';
-import type { HealthSample, RelayEvent, RelayState, RelayStatus } from './telemetry.ts';
-import { wakeDetector } from './wake.ts';
 
 /** Per-send options. */
 export interface SendOptions {
@@ -91,7 +99,7 @@ export interface Relay<Out = unknown, In = unknown> {
    */
   readonly inspection$: Observable<InspectionEvent>;
   /** The XState actor (for inspection and tests): standalone, or a coordinator's child. */
-  readonly actor: ActorRef<SnapshotFrom<RelayMachine>, RelayMachineEvent>;
+  readonly actor: ActorRef<SnapshotFrom<RelayMachine>, RelayMachineEvent, RelayEmitted>;
 }
 
 /** How a facade starts and stops the actor behind it: standalone, or as a coordinator's child. */
@@ -105,16 +113,15 @@ export interface RelayLifecycle {
 const DONE: Promise<void> = Promise.resolve();
 
 /**
- * Maps the machine's state value to the public state name.
+ * The public state of a relay snapshot: the name its state nodes carry in `meta.state` (the machine says it; no
+ * mapping table here).
  *
  * @example
  * publicState(relay.actor.getSnapshot()) // 'open' for the state value { live: 'open' }
  */
-export function publicState(snapshot: SnapshotFrom<RelayMachine>): RelayState {
-  const value = snapshot.value as string | { live?: string | object };
-  if (typeof value === 'string') return value as RelayState;
-  const live = value.live;
-  return typeof live === 'string' ? (live as RelayState) : 'connecting';
+export function publicState(snapshot: { getMeta(): Record<string, RelayStateMeta | undefined> }): RelayState {
+  for (const meta of Object.values(snapshot.getMeta())) if (meta?.state) return meta.state;
+  return 'idle';
 }
 
 /**
@@ -134,12 +141,12 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
   const rt = new RelayRuntime<Out, In>(url, redactUrl(url), resolved);
   const bus = new InspectionBus(options.inspect);
   const actor = createActor(relayMachine, {
-    input: { rt },
+    input: { id: resolved.id, url: rt.url, config: relayMachineConfig(resolved) },
     clock: resolved.clock,
     systemId: resolved.id,
     inspect: bus.observer,
   });
-  const cleanups: Array<() => void> = [];
+  const cleanups: Array<() => void> = [registerRuntime(actor.system, resolved.id, rt)];
   let started = false;
   return relayFacade<Out, In>(rt, actor, bus.events$, {
     start() {
@@ -172,9 +179,12 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
  * its coordinator's children, whose lifecycle it drives.
  *
  * @example
- * const rt = new RelayRuntime(url, redactUrl(url), resolveRelayOptions(url, { transport, protocol }));
+ * const options = resolveRelayOptions(url, { transport, protocol });
+ * const rt = new RelayRuntime(url, redactUrl(url), options);
  * const bus = new InspectionBus();
- * const actor = createActor(relayMachine, { input: { rt }, inspect: bus.observer });
+ * const input = { id: 'r', url: rt.url, config: relayMachineConfig(options) };
+ * const actor = createActor(relayMachine, { input, systemId: 'r', inspect: bus.observer });
+ * registerRuntime(actor.system, 'r', rt);
  * const relay = relayFacade(rt, actor, bus.events$, {
  *   start: () => actor.start().send({ type: 'START' }),
  *   stop: async () => {
@@ -215,6 +225,53 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
       rt.emit({ type: 'state', state, previous });
       rt.publishHealth();
     });
+    actor.on('*', (event) => this.onEmitted(event));
+  }
+
+  /** What the machine emitted becomes health, telemetry and the `beforeReconnect` call: here, once. */
+  private onEmitted(event: RelayEmitted): void {
+    const rt = this.rt;
+    switch (event.type) {
+      case 'connected':
+        return rt.noteOutcome(true);
+      case 'disconnected': {
+        if (event.outcome === 'dial-failed') rt.noteOutcome(false);
+        else if (event.outcome === 'flapped') rt.noteFlap(event.at);
+        return rt.emit({ type: 'disconnected', info: event.info, verdict: event.verdict });
+      }
+      case 'reconnect-scheduled': {
+        const { attempt, delayMs, cause, lastClose } = event;
+        rt.emit({ type: 'reconnect-scheduled', attempt, delayMs, cause });
+        if (lastClose) this.callBeforeReconnect(attempt, delayMs, lastClose);
+        return;
+      }
+      default:
+        return rt.emit(event);
+    }
+  }
+
+  private callBeforeReconnect(attempt: number, delayMs: number, close: LastClose): void {
+    const rt = this.rt;
+    const hook = rt.options.beforeReconnect;
+    if (!hook) return;
+    try {
+      hook({
+        url: rt.url,
+        attempt,
+        delayMs,
+        cause: {
+          code: close.code,
+          reason: close.reason,
+          wasClean: false,
+          ...(close.status !== undefined ? { status: close.status } : {}),
+          ...(close.errorCode !== undefined ? { errorCode: close.errorCode } : {}),
+        },
+        verdict: close.verdict,
+      });
+    } catch (error) {
+      const message = `the hook threw: ${String((error as Error)?.message ?? error)}`;
+      rt.emit({ type: 'error', error: new InvalidOptionError('beforeReconnect', message) });
+    }
   }
 
   get url(): string {
@@ -275,8 +332,14 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     }
   }
 
+  /** Connections this relay has opened (the machine counts them). */
+  private get session(): number {
+    return this.actor.getSnapshot().context.session;
+  }
+
   authenticate(): Promise<void> {
-    const { session, authChallenge } = this.rt;
+    const { authChallenge } = this.rt;
+    const session = this.session;
     const current = this.signing;
     if (current && current.session === session && current.challenge === authChallenge) return current.done;
     const done = this.signChallenge();
@@ -299,7 +362,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
         'NO_SIGNER',
       );
     if (rt.authenticated) return;
-    const session = rt.session;
+    const session = this.session;
     // The signer is given the dial URL (NIP-42 signs the relay's URL), so its errors may name it.
     let signed: Awaited<ReturnType<NonNullable<typeof protocol.authenticate>>>;
     try {
@@ -309,7 +372,7 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
       throw redactError(error, rt.redact);
     }
     const { frame, id } = signed;
-    if (rt.session !== session || rt.authChallenge !== challenge)
+    if (this.session !== session || rt.authChallenge !== challenge)
       throw new ProtocolError(`Relay ${rt.url} reconnected while we were signing its challenge.`, 'STALE_CHALLENGE');
     const acked = rt.awaitAck(id);
     try {
@@ -403,26 +466,15 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
   waitFor(state: RelayState, timeoutMs = 10_000): Promise<void> {
     const rt = this.rt;
     if (rt.state === state) return DONE;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        sub.unsubscribe();
-        reject(new WaitTimeoutError(`Relay ${rt.url}`, state, rt.state, timeoutMs));
-      }, timeoutMs);
-      const sub = rt.events.subscribe({
-        next: (e) => {
-          if (e.type === 'state' && e.state === state) {
-            clearTimeout(timer);
-            sub.unsubscribe();
-            resolve();
-          }
-        },
-        complete: () => {
-          clearTimeout(timer);
-          if (state === 'closed') resolve();
-          else reject(new StoppedError(`Relay ${rt.url}`));
-        },
-      });
-    });
+    if (this.stopping) return state === 'closed' ? this.stopping : Promise.reject(new StoppedError(`Relay ${rt.url}`));
+    return waitFor(this.actor, (snapshot) => publicState(snapshot) === state, { timeout: timeoutMs }).then(
+      () => undefined,
+      () => {
+        if (rt.state === state || (state === 'closed' && this.stopping)) return;
+        if (this.stopping || this.actor.getSnapshot().status !== 'active') throw new StoppedError(`Relay ${rt.url}`);
+        throw new WaitTimeoutError(`Relay ${rt.url}`, state, rt.state, timeoutMs);
+      },
+    );
   }
 
   private notWritable(): RelayActorsError {

@@ -5,7 +5,7 @@
  * across reconnects.
  */
 import { Observable, Subject } from 'rxjs';
-import { createActor, type Actor, type ActorRef, type SnapshotFrom } from 'xstate';
+import { createActor, waitFor, type Actor, type ActorRef, type SnapshotFrom } from 'xstate';
 import type { Frame, Protocol, RejectionAction } from '../adapters/types.ts';
 import {
   InvalidOptionError,
@@ -22,23 +22,24 @@ import {
   WaitTimeoutError,
   wrapError,
 } from './errors.ts';
-import { recentFlaps, recordOutcome, successRatio } from './health.ts';
+import { recentFlaps, successRatio } from './health.ts';
 import { RecentIds } from './idSet.ts';
 import {
   checkCallOptions,
   redactUrl,
   rejectUnknownKeys,
   RELAY_OPTION_KEYS,
+  relayMachineConfig,
   resolveRelayOptions,
   validateUrl,
   type RelayOptions,
 } from './options.ts';
 import { DEFAULT_OUTBOX, Outbox, resolveOutboxOptions, type OutboxItem, type OutboxOptions } from './outbox.ts';
-import { poolMachine, poolState, type PoolMachine, type PoolMachineRuntime, type PoolState } from './poolMachine.ts';
+import { poolMachine, poolState, type PoolEmitted, type PoolMachine, type PoolState } from './poolMachine.ts';
 import { relayFacade, type Relay } from './createRelay.ts';
 import type { RelayMachine } from './relayMachine.ts';
-import type { RelayMachineEvent } from './relayEvents.ts';
-import { RelayRuntime, type Inbound } from './runtime.ts';
+import type { RelayEmitted, RelayMachineEvent } from './relayEvents.ts';
+import { registerRuntime, RelayRuntime, type Inbound } from './runtime.ts';
 import { clockNow, sharedScheduler } from './scheduler.ts';
 import { withDelivery } from './delivery.ts';
 import { DEFAULT_SCORE, isUsable, scoreRelay, type RelayScore, type ScoreOptions } from './score.ts';
@@ -140,7 +141,7 @@ export interface RelayPool<Out = unknown, In = unknown, Req = unknown> {
   readonly actor: Actor<PoolMachine>;
 }
 
-type ChildRef = ActorRef<SnapshotFrom<RelayMachine>, RelayMachineEvent>;
+type ChildRef = ActorRef<SnapshotFrom<RelayMachine>, RelayMachineEvent, RelayEmitted>;
 
 interface Member<Out, In> {
   /** Child id and system id: `relay:<redacted url>`. */
@@ -152,7 +153,7 @@ interface Member<Out, In> {
   rt: RelayRuntime<Out, In>;
   relay: Relay<Out, In>;
   score: RelayScore;
-  /** Session of `rt` we last saw open (subscriptions are re-sent when it changes). */
+  /** Session of the relay we last saw open (subscriptions are re-sent when it changes). */
   session: number;
   /** Acked sends written to this relay and not yet acknowledged, oldest first. */
   inflight: Set<Pending<Out>>;
@@ -452,7 +453,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
         p.relay = null;
         if (halted) return settle(p, new StoppedError('The pool'));
         if (error.code === 'CONNECTION_LOST') return dispatch(p, true);
-        m.rt.health = recordOutcome(m.rt.health, false);
+        m.rt.noteOutcome(false);
         if (error instanceof NackError) return handleNack(p, m, error);
         m.rt.publishHealth(); // re-rank now: this relay just failed an operation
         resendElsewhere(p, m, error);
@@ -466,7 +467,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
    */
   const recordAck = (m: Member<Out, In>, latencyMs: number): void => {
     const slow = latencyMs > m.rt.options.heartbeat.degradedRtt;
-    m.rt.health = recordOutcome(m.rt.health, !slow);
+    m.rt.noteOutcome(!slow);
     if (slow) m.rt.publishHealth();
   };
 
@@ -533,7 +534,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     }
     // Online with a queue (a message requeued after its relay went): replay it all now, in order. Otherwise the
     // pool is about to enter `online`, whose entry replays the queue.
-    if (target && currentState() === 'online') poolRuntime.flushOutbox();
+    if (target && currentState() === 'online') flushOutbox();
   };
 
   /** The full send path: encode, then write through the best relay or queue; settles when written or acked. */
@@ -610,10 +611,9 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
 
   // ---- relays -------------------------------------------------------------------------------------------
 
-  const rerank = (cause: string): string | null => {
+  /** Re-scores `changed` (or every relay) and re-picks the primary (with hysteresis); returns its id. */
+  const rerank = (changed?: Member<Out, In>): string | null => {
     if (halted) return primary?.id ?? null;
-    const changedId = cause.startsWith('relay-changed:') ? cause.slice('relay-changed:'.length) : null;
-    const changed = changedId !== null ? byId.get(changedId) : undefined;
     if (changed) rescore(changed);
     else {
       candidates = [...members.values()].map((m) => m.candidate);
@@ -644,45 +644,53 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     return next?.id ?? null;
   };
 
-  const poolRuntime: PoolMachineRuntime & { toJSON(): object } = {
-    sessionTimeout,
-    // Snapshots stay plain data for inspectors.
-    toJSON: () => ({ sessionTimeout }),
-    usableCount: () => {
-      let n = 0;
-      for (const m of members.values()) if (usable(m)) n++;
-      return n;
-    },
-    rerank,
-    flushOutbox: () => {
-      if (outbox.size === 0) return;
-      const target = pickTarget();
-      if (!target) return;
-      const waiting = outbox.drain();
-      emit({ type: 'replayed', url: null, count: waiting.length, to: target.rt.url });
-      for (const p of waiting) writeTo(p, pickTarget(p.refusedBy) ?? target);
-    },
-    expireSession: () => {
-      const rejected = outbox.size;
-      // Through settle, like every end of a send: it states whether the message had been written.
-      const expired = new SessionTimeoutError(sessionTimeout);
-      for (const p of outbox.drain()) settle(p, expired);
-      emit({ type: 'session-expired', url: null, rejected });
-    },
-    announce: (state) => emit({ type: 'pool-state', url: null, state }),
+  const flushOutbox = (): void => {
+    if (outbox.size === 0) return;
+    const target = pickTarget();
+    if (!target) return;
+    const waiting = outbox.drain();
+    emit({ type: 'replayed', url: null, count: waiting.length, to: target.rt.url });
+    for (const p of waiting) writeTo(p, pickTarget(p.refusedBy) ?? target);
+  };
+
+  const expireSession = (): void => {
+    const rejected = outbox.size;
+    // Through settle, like every end of a send: it states whether the message had been written.
+    const expired = new SessionTimeoutError(sessionTimeout);
+    for (const p of outbox.drain()) settle(p, expired);
+    emit({ type: 'session-expired', url: null, rejected });
+  };
+
+  /** What the coordinator emits: the outbox replay and expiry it decided, and its state for telemetry. */
+  const onPoolEmitted = (event: PoolEmitted): void => {
+    if (event.type === 'replay-outbox') flushOutbox();
+    else if (event.type === 'expire-session') expireSession();
+    else emit({ type: 'pool-state', url: null, state: event.state });
   };
 
   const bus = new InspectionBus(options.inspect);
   const actor = createActor(poolMachine, {
-    input: { pool: poolRuntime },
+    input: { relayConfig: relayMachineConfig(shared), sessionTimeout },
     clock,
     systemId: poolId,
     inspect: bus.observer,
   });
+  actor.on('*', onPoolEmitted);
   actor.start();
 
   function currentState(): PoolState {
-    return poolState(actor.getSnapshot().value);
+    return poolState(actor.getSnapshot());
+  }
+
+  /** Connections relay `m` has opened: its machine counts them. */
+  function sessionOf(m: Member<Out, In>): number {
+    return m.relay.actor.getSnapshot().context.session;
+  }
+
+  /** `m` changed state or health: re-rank, and tell the coordinator what is usable and who is primary now. */
+  function relayChanged(m: Member<Out, In>): void {
+    const primaryId = rerank(m);
+    actor.send({ type: 'RELAY_CHANGED', id: m.id, usable: usable(m), primary: primaryId });
   }
 
   const onRelayEvent = (m: Member<Out, In>, e: RelayEvent): void => {
@@ -696,11 +704,11 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     if (e.type !== 'state' || halted || m.removed) return;
     const wasUsable = isUsable(e.previous);
     const isNowUsable = isUsable(e.state);
-    if (isNowUsable && m.rt.session !== m.session) {
-      m.session = m.rt.session;
+    if (isNowUsable && sessionOf(m) !== m.session) {
+      m.session = sessionOf(m);
       for (const reg of registrations.values()) if (targets(reg, m)) writeSubscribe(reg, m);
     }
-    actor.send({ type: 'RELAY_CHANGED', id: m.id });
+    relayChanged(m);
     if (wasUsable && !isNowUsable) moveInflight(m);
   };
 
@@ -738,8 +746,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
    * subscription targets has, it ends with a typed error.
    */
   function reauthSubscription(reg: Registration<Req, In>, m: Member<Out, In>, reason: string): void {
-    if (reg.authTried.get(m.key) === m.rt.session) return refuseSubscription(reg, m, reason);
-    reg.authTried.set(m.key, m.rt.session);
+    if (reg.authTried.get(m.key) === sessionOf(m)) return refuseSubscription(reg, m, reason);
+    reg.authTried.set(m.key, sessionOf(m));
     m.relay.authenticate().then(
       () => {
         emit({ type: 'reauth', url: m.rt.url, reason, ok: true });
@@ -782,7 +790,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
   function writeSubscribe(reg: Registration<Req, In>, m: Member<Out, In>): void {
     if (reg.refused.has(m.key)) {
       // Refused on an earlier connection: a new one may authenticate differently, so it gets one more try.
-      if (reg.authTried.get(m.key) === m.rt.session) return;
+      if (reg.authTried.get(m.key) === sessionOf(m)) return;
       reg.refused.delete(m.key);
     }
     const since = reg.newest.get(m.key);
@@ -805,7 +813,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
       });
       return;
     }
-    reg.sessions.set(m.key, m.rt.session);
+    reg.sessions.set(m.key, sessionOf(m));
     emit({ type: 'subscribed', url: m.rt.url, subscription: reg.id, since: resume?.since ?? null });
   }
 
@@ -819,7 +827,8 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     for (let n = 2; byId.has(id); n++) id = `relay:${redactUrl(key)}#${n}`;
     const resolved = resolveRelayOptions(url, { ...(relayOptions as RelayOptions<Out, In>), id, wake: false });
     const rt = new RelayRuntime<Out, In>(url, redactUrl(url), resolved);
-    actor.send({ type: 'ADD_RELAY', id, rt });
+    const unregister = registerRuntime(actor.system, id, rt);
+    actor.send({ type: 'ADD_RELAY', id, url: rt.url });
     const ref = actor.getSnapshot().children[id] as unknown as ChildRef;
     const relay = relayFacade<Out, In>(rt, ref, bus.events$, {
       start: () => ref.send({ type: 'START' }),
@@ -847,9 +856,10 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
     const s1 = relay.events$.subscribe((e) => onRelayEvent(m, e));
     const s2 = relay.inbound$.subscribe((f) => onInbound(m, f));
     const s3 = relay.health$.subscribe(() => {
-      if (!halted && !m.removed) actor.send({ type: 'RELAY_CHANGED', id: m.id });
+      if (!halted && !m.removed) relayChanged(m);
     });
     m.cleanups.push(
+      unregister,
       () => s1.unsubscribe(),
       () => s2.unsubscribe(),
       () => s3.unsubscribe(),
@@ -1040,7 +1050,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
       candidates = [...members.values()].map((x) => x.candidate);
       if (primary === m) primary = null;
       moveInflight(m);
-      actor.send({ type: 'REMOVE_RELAY', id: m.id });
+      actor.send({ type: 'REMOVE_RELAY', id: m.id, primary: rerank() });
       await m.relay.stop();
       for (const c of m.cleanups.splice(0)) c();
       forgetInRegistrations(m.key);
@@ -1086,25 +1096,14 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
 
     waitFor(state, timeoutMs = 10_000) {
       if (currentState() === state) return DONE;
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          sub.unsubscribe();
-          reject(new WaitTimeoutError('The pool', state, currentState(), timeoutMs));
-        }, timeoutMs);
-        const sub = actor.subscribe({
-          next: () => {
-            if (currentState() !== state) return;
-            clearTimeout(timer);
-            queueMicrotask(() => sub.unsubscribe());
-            resolve();
-          },
-          complete: () => {
-            clearTimeout(timer);
-            if (state === 'stopped') resolve();
-            else reject(new StoppedError('The pool'));
-          },
-        });
-      });
+      return waitFor(actor, (snapshot) => poolState(snapshot) === state, { timeout: timeoutMs }).then(
+        () => undefined,
+        () => {
+          if (currentState() === state) return;
+          if (actor.getSnapshot().status !== 'active') throw new StoppedError('The pool');
+          throw new WaitTimeoutError('The pool', state, currentState(), timeoutMs);
+        },
+      );
     },
   };
 
@@ -1112,7 +1111,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
   function sendVia(m: Member<Out, In>, message: Out, sendOptions: PoolSendOptions | undefined): Promise<void> {
     return m.relay.send(message, sendOptions).then(
       () => {
-        if (protocol.acks) m.rt.health = recordOutcome(m.rt.health, true);
+        if (protocol.acks) m.rt.noteOutcome(true);
       },
       (error: RelayActorsError) => {
         if (error instanceof NackError) {
@@ -1120,7 +1119,7 @@ export function createRelayPool<Out = unknown, In = unknown, Req = unknown>(
           if (action === 'ok') return;
           if (action === 'reauth') return m.relay.authenticate().then(() => m.relay.send(message, sendOptions));
         }
-        m.rt.health = recordOutcome(m.rt.health, false);
+        m.rt.noteOutcome(false);
         throw error;
       },
     );

@@ -2,6 +2,7 @@
  * Options of one relay, their defaults (written once, here) and their validation. Bad options throw an
  * {@link InvalidOptionError} naming the option.
  */
+import type { RelayMachineConfig } from './relayMachine.ts';
 import type { CloseVerdict, DisconnectInfo, Protocol, Transport } from '../adapters/types.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import type { Classifier } from './classify.ts';
@@ -494,5 +495,25 @@ export function resolveRelayOptions<Out, In>(
     clock,
     random: fn('random', options.random) ?? Math.random,
     id: options.id ?? `relay:${redactUrl(url)}`,
+  };
+}
+
+/**
+ * The plain settings the relay machine reads (timeouts, attempts, backoff, heartbeat switches), taken from resolved
+ * options. Relays of one pool share one such object.
+ *
+ * @example
+ * const config = relayMachineConfig(resolveRelayOptions(url, { transport, protocol }));
+ * createActor(relayMachine, { input: { id: 'r', url: redactUrl(url), config } });
+ */
+export function relayMachineConfig(options: ResolvedRelayOptions<unknown, unknown>): RelayMachineConfig {
+  const { connectTimeout, handshakeTimeout, maxAttempts, backoff, heartbeat } = options;
+  return {
+    connectTimeout,
+    handshakeTimeout,
+    // JSON has no Infinity: null is "no limit", so a saved snapshot restores the same limit.
+    maxAttempts: maxAttempts === Infinity ? null : maxAttempts,
+    backoff: { ...backoff },
+    heartbeat: { enabled: heartbeat.enabled, maxMissed: heartbeat.maxMissed },
   };
 }

@@ -1,6 +1,6 @@
 /**
- * The coordinator machine: spawns one relay actor per URL, follows their states, and says whether the pool can
- * take traffic.
+ * The coordinator machine: spawns one relay actor per URL, follows which of them are usable, records the primary
+ * the ranking chose, and says whether the pool can take traffic.
  *
  * ```
  * idle ─START→ running ┬ offline ─a relay usable→ online ─none usable→ offline
@@ -10,28 +10,11 @@
  *
  * `online`: at least one relay is `open` or `degraded`. `offline`: none is; sends queue in the outbox.
  * `expired`: none has been for `sessionTimeout`; queued sends were rejected and new ones fail fast, while the
- * relays keep retrying. Ranking, the outbox and subscriptions live in the pool runtime; the machine calls them
- * through named actions, so a diagram shows where each happens.
+ * relays keep retrying. Its context is plain data (relay ids, usable ids, the primary); scores are computed outside
+ * and arrive on the events. What the pool must do on a change (replay the outbox, reject it) leaves through `emit`.
  */
-import { assign, enqueueActions, setup, spawnChild, stopChild } from 'xstate';
-import { relayMachine } from './relayMachine.ts';
-import type { RelayRuntime } from './runtime.ts';
-
-/** What the machine needs of the pool runtime. */
-export interface PoolMachineRuntime {
-  /** Usable relays right now. */
-  usableCount(): number;
-  /** Re-scores every relay and re-picks the primary; returns it. */
-  rerank(cause: string): string | null;
-  /** Replays the outbox in order through usable relays. */
-  flushOutbox(): void;
-  /** No relay usable for `sessionTimeout`: reject what waits. */
-  expireSession(): void;
-  /** The pool's state changed (for telemetry). */
-  announce(state: PoolState): void;
-  /** `sessionTimeout`, ms. */
-  readonly sessionTimeout: number;
-}
+import { assign, emit, enqueueActions, setup, spawnChild, stopChild } from 'xstate';
+import { relayMachine, type RelayMachineConfig } from './relayMachine.ts';
 
 /** Public pool states (the inspector shows these names). */
 export type PoolState = 'idle' | 'online' | 'offline' | 'expired' | 'stopped';
@@ -40,73 +23,109 @@ export type PoolState = 'idle' | 'online' | 'offline' | 'expired' | 'stopped';
 export type PoolMachineEvent =
   | { type: 'START' }
   | { type: 'STOP' }
-  | { type: 'ADD_RELAY'; id: string; rt: RelayRuntime<any, any> }
-  | { type: 'REMOVE_RELAY'; id: string }
-  /** A relay's state or health changed: re-rank, and maybe change the pool's state. */
-  | { type: 'RELAY_CHANGED'; id: string }
+  /** Spawn relay `id` (its runtime is registered under that id in the pool's actor system). */
+  | { type: 'ADD_RELAY'; id: string; url: string }
+  /** Remove relay `id`; `primary` is the ranking's choice without it. */
+  | { type: 'REMOVE_RELAY'; id: string; primary: string | null }
+  /** Relay `id` changed state or health: whether it is usable now, and the primary the ranking chose. */
+  | { type: 'RELAY_CHANGED'; id: string; usable: boolean; primary: string | null }
   | { type: 'RETRY' }
   | { type: 'WAKE'; sleptMs?: number }
-  | { type: 'ONLINE' };
+  | { type: 'ONLINE' }
+  /** Restored from a saved snapshot: restart the session timer the snapshot could not hold. */
+  | { type: 'RESUME' };
 
-/** Context: lifecycle facts only; the runtime is referenced, not copied. */
+/** What the coordinator tells its runtime, through `emit`. */
+export type PoolEmitted =
+  /** The pool entered `state`. */
+  | { type: 'pool-state'; state: PoolState }
+  /** A relay is usable again: replay the outbox, in order (before `pool-state` online is announced). */
+  | { type: 'replay-outbox' }
+  /** No relay for `sessionTimeout`: reject what waits. */
+  | { type: 'expire-session' };
+
+/** Context: plain data only. */
 export interface PoolContext {
-  pool: PoolMachineRuntime;
   /** Child ids of the relays, in configuration order. */
   relays: string[];
+  /** Child ids of the relays that are usable (`open` or `degraded`) now. */
+  usable: string[];
   /** Child id of the primary relay, or null. */
   primary: string | null;
+  /** What every relay machine reads (timeouts, attempts, backoff): one object for all. */
+  relayConfig: RelayMachineConfig;
+  /** `sessionTimeout`, ms. */
+  sessionTimeout: number;
 }
 
 /** Input of the coordinator. */
 export interface PoolInput {
-  pool: PoolMachineRuntime;
+  relayConfig: RelayMachineConfig;
+  sessionTimeout: number;
+}
+
+/** Meta of the state nodes that name a public pool state. */
+export interface PoolStateMeta {
+  state: PoolState;
+}
+
+/** The usable relays once `event` is applied. */
+function usableAfter(context: PoolContext, event: PoolMachineEvent): string[] {
+  if (event.type === 'REMOVE_RELAY') return context.usable.filter((id) => id !== event.id);
+  if (event.type !== 'RELAY_CHANGED') return context.usable;
+  const has = context.usable.includes(event.id);
+  if (event.usable === has || (event.usable && !context.relays.includes(event.id))) return context.usable;
+  return event.usable ? [...context.usable, event.id] : context.usable.filter((id) => id !== event.id);
 }
 
 /**
- * Maps the machine's state value to the public pool state.
+ * The public state of a pool snapshot: the name its state nodes carry in `meta.state`.
  *
  * @example
- * poolState({ running: 'online' }) // 'online'
- * poolState('stopped')             // 'stopped'
- * poolState(pool.actor.getSnapshot().value)
+ * poolState(pool.actor.getSnapshot()) // 'online'
  */
-export function poolState(value: unknown): PoolState {
-  if (typeof value === 'string') return value as PoolState;
-  const running = (value as { running?: string }).running;
-  return (running as PoolState | undefined) ?? 'offline';
+export function poolState(snapshot: { getMeta(): Record<string, PoolStateMeta | undefined> }): PoolState {
+  for (const meta of Object.values(snapshot.getMeta())) if (meta?.state) return meta.state;
+  return 'idle';
 }
 
 /**
  * The coordinator machine: `idle → running` (`offline ⇄ online`, `expired` after `sessionTimeout` offline), `STOP`
  * ends in `stopped`; one {@link relayMachine} child per relay, spawned by `ADD_RELAY`. `createRelayPool` runs it
- * over its pool runtime; use it directly to inspect or draw it.
+ * over its pool runtime; use it directly to inspect, draw or step it with `transition()`.
  *
  * @example
- * const graph = machineGraph(poolMachine); // from relay-actors/inspector
+ * const [idle] = initialTransition(poolMachine, { relayConfig, sessionTimeout: 60_000 });
+ * const [offline] = transition(poolMachine, idle, { type: 'START' });
+ * poolState(offline); // 'offline'
  */
 export const poolMachine = setup({
   types: {
     context: {} as PoolContext,
     events: {} as PoolMachineEvent,
     input: {} as PoolInput,
+    emitted: {} as PoolEmitted,
+    tags: 'usable' as const,
+    meta: {} as PoolStateMeta,
   },
   actors: {
     relay: relayMachine,
   },
   delays: {
-    SESSION_TIMEOUT: ({ context }) => context.pool.sessionTimeout,
+    SESSION_TIMEOUT: ({ context }) => context.sessionTimeout,
   },
   guards: {
-    /** At least one relay is `open` or `degraded`. */
-    anyUsable: ({ context }) => context.pool.usableCount() > 0,
-    /** No relay is usable. */
-    noneUsable: ({ context }) => context.pool.usableCount() === 0,
+    /** At least one relay is `open` or `degraded` once this event is applied. */
+    anyUsable: ({ context, event }) => usableAfter(context, event).length > 0,
+    /** No relay is usable once this event is applied. */
+    noneUsable: ({ context, event }) => usableAfter(context, event).length === 0,
   },
   actions: {
     /** Spawns the relay actor with a stable system id (the same as its child id). */
-    spawnRelay: enqueueActions(({ enqueue, event }) => {
+    spawnRelay: enqueueActions(({ enqueue, event, context }) => {
       if (event.type !== 'ADD_RELAY') return;
-      enqueue(spawnChild('relay', { id: event.id, systemId: event.id, input: { rt: event.rt } }));
+      const input = { id: event.id, url: event.url, config: context.relayConfig };
+      enqueue(spawnChild('relay', { id: event.id, systemId: event.id, input }));
       enqueue.assign({ relays: ({ context }) => [...context.relays, event.id] });
     }),
     /** Starts one new relay (the pool is running). */
@@ -134,32 +153,40 @@ export const poolMachine = setup({
     forwardToRelays: enqueueActions(({ enqueue, context, event }) => {
       for (const id of context.relays) enqueue.sendTo(id, event);
     }),
-    /** Re-scores relays and re-picks the primary (with hysteresis). */
-    rerank: assign({
-      primary: ({ context, event }) =>
-        context.pool.rerank(event.type === 'RELAY_CHANGED' ? `relay-changed:${event.id}` : event.type),
-    }),
+    /** Records which relays are usable and the primary the ranking chose. */
+    recordChange: assign(({ context, event }) => ({
+      usable: usableAfter(context, event),
+      primary: event.type === 'RELAY_CHANGED' || event.type === 'REMOVE_RELAY' ? event.primary : context.primary,
+    })),
     /** A relay is usable again: replay what waited, in order. */
-    flushOutbox: ({ context }) => context.pool.flushOutbox(),
+    replayOutbox: emit({ type: 'replay-outbox' as const }),
     /** No relay for `sessionTimeout`: pending sends are rejected. */
-    expireSession: ({ context }) => context.pool.expireSession(),
-    announceOnline: ({ context }) => context.pool.announce('online'),
-    announceOffline: ({ context }) => context.pool.announce('offline'),
-    announceExpired: ({ context }) => context.pool.announce('expired'),
-    announceStopped: ({ context }) => context.pool.announce('stopped'),
+    expireSession: emit({ type: 'expire-session' as const }),
+    announceOnline: emit({ type: 'pool-state' as const, state: 'online' as const }),
+    announceOffline: emit({ type: 'pool-state' as const, state: 'offline' as const }),
+    announceExpired: emit({ type: 'pool-state' as const, state: 'expired' as const }),
+    announceStopped: emit({ type: 'pool-state' as const, state: 'stopped' as const }),
   },
 }).createMachine({
   id: 'pool',
-  /** The input's pool runtime; no relays and no primary until `ADD_RELAY`. */
-  context: ({ input }) => ({ pool: input.pool, relays: [], primary: null }),
+  /** No relays and no primary until `ADD_RELAY`. */
+  context: ({ input }) => ({
+    relays: [],
+    usable: [],
+    primary: null,
+    relayConfig: input.relayConfig,
+    sessionTimeout: input.sessionTimeout,
+  }),
   initial: 'idle',
   on: {
     STOP: '.stopped',
     ADD_RELAY: { actions: 'spawnRelay' },
-    REMOVE_RELAY: { actions: ['removeRelay', 'rerank'] },
+    REMOVE_RELAY: { actions: ['removeRelay', 'recordChange'] },
+    RELAY_CHANGED: { actions: 'recordChange' },
   },
   states: {
     idle: {
+      meta: { state: 'idle' },
       on: { START: 'running' },
     },
     running: {
@@ -173,32 +200,48 @@ export const poolMachine = setup({
       },
       states: {
         online: {
+          meta: { state: 'online' },
+          tags: 'usable',
           // Replay first: a listener that sends on `online` must find the queue already gone out.
-          entry: ['flushOutbox', 'announceOnline'],
+          entry: ['replayOutbox', 'announceOnline'],
           on: {
-            RELAY_CHANGED: [{ guard: 'noneUsable', target: 'offline', actions: 'rerank' }, { actions: 'rerank' }],
+            RELAY_CHANGED: [
+              { guard: 'noneUsable', target: 'offline', actions: 'recordChange' },
+              { actions: 'recordChange' },
+            ],
             REMOVE_RELAY: [
-              { guard: 'noneUsable', target: 'offline', actions: ['removeRelay', 'rerank'] },
-              { actions: ['removeRelay', 'rerank'] },
+              { guard: 'noneUsable', target: 'offline', actions: ['removeRelay', 'recordChange'] },
+              { actions: ['removeRelay', 'recordChange'] },
             ],
           },
         },
         offline: {
+          meta: { state: 'offline' },
           entry: 'announceOffline',
           after: { SESSION_TIMEOUT: 'expired' },
           on: {
-            RELAY_CHANGED: [{ guard: 'anyUsable', target: 'online', actions: 'rerank' }, { actions: 'rerank' }],
+            RELAY_CHANGED: [
+              { guard: 'anyUsable', target: 'online', actions: 'recordChange' },
+              { actions: 'recordChange' },
+            ],
+            /** Restored from a saved snapshot: the session timer starts again. */
+            RESUME: { target: 'offline', reenter: true },
           },
         },
         expired: {
+          meta: { state: 'expired' },
           entry: ['expireSession', 'announceExpired'],
           on: {
-            RELAY_CHANGED: [{ guard: 'anyUsable', target: 'online', actions: 'rerank' }, { actions: 'rerank' }],
+            RELAY_CHANGED: [
+              { guard: 'anyUsable', target: 'online', actions: 'recordChange' },
+              { actions: 'recordChange' },
+            ],
           },
         },
       },
     },
     stopped: {
+      meta: { state: 'stopped' },
       type: 'final',
       entry: ['stopRelays', 'announceStopped'],
     },

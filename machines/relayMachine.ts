@@ -9,26 +9,41 @@
  * any ─STOP→ closed (final)
  * ```
  *
- * The socket is the `connection` actor invoked by `live`, so open↔degraded never reopens it and leaving `live`
- * always disposes it. Policies (backoff, classifier, health) are pure functions in their own files; timers are
- * named delays, all swappable with `relayMachine.provide()`.
+ * The machine is data and pure transitions: its context is plain JSON (attempts, session, last close, the chosen
+ * delay), every `assign` is a function of context and event, time and jitter arrive on the events, and everything
+ * it tells the world leaves through `emit`. The socket is the `connection` actor invoked by `live`, so open↔degraded
+ * never reopens it and leaving `live` always disposes it. Policies (backoff, classifier, health) are pure functions
+ * in their own files; timers are named delays, guards and actors named implementations, all swappable with
+ * `relayMachine.provide()`.
  */
-import { assign, raise, sendTo, setup } from 'xstate';
-import type { CloseVerdict, DisconnectInfo, LocalCloseCause } from '../adapters/types.ts';
-import { backoffDelay, isStableConnection } from './backoff.ts';
-import { connectionLogic, localLoss } from './connection.ts';
-import { recordFlap, recordOutcome } from './health.ts';
-import type { RelayMachineEvent } from './relayEvents.ts';
-import type { RelayRuntime } from './runtime.ts';
-import type { HeartbeatMode, LastClose } from './telemetry.ts';
+import { assign, emit, sendTo, setup } from 'xstate';
+import type { LocalCloseCause } from '../adapters/types.ts';
+import { backoffDelay, isStableConnection, type BackoffOptions } from './backoff.ts';
+import { connectionLogic } from './connection.ts';
+import type { RelayEmitted, RelayMachineEvent } from './relayEvents.ts';
+import type { HeartbeatMode, LastClose, RelayState } from './telemetry.ts';
 
-/** Context of the relay machine: lifecycle facts only; data and sockets live in the runtime. */
+/** The settings the machine's guards and delays read: plain numbers, shared by reference between relays. */
+export interface RelayMachineConfig {
+  connectTimeout: number;
+  handshakeTimeout: number;
+  /** Dials since the last stable connection before giving up; null: never. */
+  maxAttempts: number | null;
+  backoff: BackoffOptions;
+  heartbeat: { enabled: boolean; maxMissed: number };
+}
+
+/** Context of the relay machine: lifecycle facts as plain JSON; sockets and data live in the runtime. */
 export interface RelayContext {
-  rt: RelayRuntime<any, any>;
+  /** System id of this relay: the key its implementations find its runtime by. */
+  id: string;
   /** Redacted URL (for the inspector). */
   url: string;
+  config: RelayMachineConfig;
   /** Dials since the last stable connection, the current one included. */
   attempt: number;
+  /** Connections that reached `open`: tells a fresh session from the same one. */
+  session: number;
   /** Clock time the current connection opened (became `open`), or null. */
   connectedAt: number | null;
   /** Delay chosen for the pending reconnect, ms. */
@@ -41,19 +56,23 @@ export interface RelayContext {
   heartbeatNote: string | null;
 }
 
-/** Input of the relay machine. */
+/** Input of the relay machine: plain data. */
 export interface RelayInput {
-  rt: RelayRuntime<any, any>;
+  /** System id of the relay actor (its runtime is registered under it). */
+  id: string;
+  /** Redacted URL. */
+  url: string;
+  config: RelayMachineConfig;
 }
 
-const retryLoss = (local: LocalCloseCause): { info: DisconnectInfo; verdict: CloseVerdict } => ({
-  info: localLoss(local),
-  verdict: { action: 'retry', reason: local },
-});
+/** Meta of the state nodes that name a public state. */
+export interface RelayStateMeta {
+  state: RelayState;
+}
 
-function stableNow(context: RelayContext): boolean {
-  const rt = context.rt;
-  return isStableConnection(context.connectedAt ?? undefined, rt.now(), rt.options.backoff);
+/** Whether the connection that opened at `connectedAt` had lasted `stableAfter` by `at`. */
+function stableAt(context: RelayContext, at: number): boolean {
+  return isStableConnection(context.connectedAt ?? undefined, at, context.config.backoff);
 }
 
 /**
@@ -64,12 +83,23 @@ function retryNumber(context: RelayContext): number {
   return Math.max(1, context.attempt);
 }
 
+/** When and with what jitter an event says its moment came (losses and resumes carry both). */
+function momentOf(event: RelayMachineEvent): { at: number; jitter: number } {
+  return event.type === 'CONNECTION_LOST' || event.type === 'RESUME'
+    ? { at: event.at, jitter: event.jitter }
+    : { at: 0, jitter: 0 };
+}
+
 /**
  * The relay machine: `idle → live` (`connecting → open ⇄ degraded`) `→ reconnecting → live`, or `failed` when fatal
  * or out of attempts; `STOP` ends in `closed`. `createRelay` runs it over a {@link RelayRuntime}; use it directly
- * to inspect or draw it, or swap a named delay, guard or action with `relayMachine.provide()`.
+ * to inspect, draw or step it with `transition()`, or swap a named delay, guard or actor with
+ * `relayMachine.provide()`. Its context is plain data: `actor.getPersistedSnapshot()` saves it as JSON.
  *
  * @example
+ * const [snapshot] = initialTransition(relayMachine, { id: 'r', url: 'ws://h', config });
+ * const [connecting] = transition(relayMachine, snapshot, { type: 'START' });
+ * connecting.hasTag('usable'); // false
  * const fastRetry = relayMachine.provide({ delays: { RECONNECT_DELAY: 0 } });
  */
 export const relayMachine = setup({
@@ -77,25 +107,31 @@ export const relayMachine = setup({
     context: {} as RelayContext,
     events: {} as RelayMachineEvent,
     input: {} as RelayInput,
+    emitted: {} as RelayEmitted,
+    tags: 'usable' as const,
+    meta: {} as RelayStateMeta,
   },
   actors: {
     connection: connectionLogic,
   },
   delays: {
-    CONNECT_TIMEOUT: ({ context }) => context.rt.options.connectTimeout,
-    HANDSHAKE_TIMEOUT: ({ context }) => context.rt.options.handshakeTimeout,
+    CONNECT_TIMEOUT: ({ context }) => context.config.connectTimeout,
+    HANDSHAKE_TIMEOUT: ({ context }) => context.config.handshakeTimeout,
     RECONNECT_DELAY: ({ context }) => context.retryDelayMs ?? 0,
   },
   guards: {
     /** The classifier said this will not work by retrying. */
     isFatal: ({ event }) => event.type === 'CONNECTION_LOST' && event.verdict.action === 'fatal',
     /** `maxAttempts` dials since the last stable connection all failed. */
-    attemptsExhausted: ({ context }) => !stableNow(context) && context.attempt >= context.rt.options.maxAttempts,
+    attemptsExhausted: ({ context, event }) =>
+      context.config.maxAttempts !== null &&
+      !stableAt(context, momentOf(event).at) &&
+      context.attempt >= context.config.maxAttempts,
     /** The socket opened and a hello awaits its ack. */
     awaitsHelloAck: ({ event }) => event.type === 'SOCKET_OPEN' && event.handshake,
     /** `heartbeat.maxMissed` pings in a row went unanswered. */
     tooManyMissed: ({ context, event }) =>
-      event.type === 'PONG_TIMEOUT' && event.missed >= context.rt.options.heartbeat.maxMissed,
+      event.type === 'PONG_TIMEOUT' && event.missed >= context.config.heartbeat.maxMissed,
   },
   actions: {
     /** A dial begins. */
@@ -107,31 +143,24 @@ export const relayMachine = setup({
     }),
     /** RETRY, WAKE or ONLINE: start over with a fresh backoff. */
     resetAttempts: assign({ attempt: 0 }),
-    /** The connection is usable: the clock for `stableAfter` starts. */
-    markConnected: assign({
-      connectedAt: ({ context }) => {
-        const rt = context.rt;
-        rt.health = recordOutcome(rt.health, true);
-        rt.session++;
-        return rt.now();
-      },
-      heartbeat: ({ context }) =>
-        context.heartbeat === 'off' ? 'off' : context.rt.options.heartbeat.enabled ? 'on' : 'off',
-    }),
-    /** Our runtime ends the connection (a timeout or heartbeat verdict), through the same path as a remote close. */
-    loseConnection: raise((_, params: { cause: LocalCloseCause }) => ({
-      type: 'CONNECTION_LOST' as const,
-      ...retryLoss(params.cause),
+    /** The connection is usable: a new session, and the clock for `stableAfter` starts. */
+    markConnected: assign(({ context, event }) => ({
+      session: context.session + 1,
+      connectedAt: event.type === 'SOCKET_OPEN' || event.type === 'HELLO_ACK' ? event.at : null,
+      heartbeat: context.heartbeat === 'off' ? 'off' : context.config.heartbeat.enabled ? 'on' : 'off',
+    })),
+    /** Tells the runtime a connection opened (a success for its health record). */
+    announceConnected: emit(({ context }) => ({ type: 'connected' as const, session: context.session })),
+    /** Our runtime ends the connection (a timeout or heartbeat verdict): the connection reports it as a loss. */
+    loseConnection: sendTo('connection', (_, params: { cause: LocalCloseCause }) => ({
+      type: 'DROP' as const,
+      cause: params.cause,
     })),
     /** Records how the connection ended, for status and telemetry, and resets backoff after a stable connection. */
     recordLoss: assign(({ context, event }) => {
       if (event.type !== 'CONNECTION_LOST') return {};
-      const rt = context.rt;
-      const { info, verdict } = event;
-      const stable = stableNow(context);
-      if (context.connectedAt === null) rt.health = recordOutcome(rt.health, false);
-      else if (!stable) rt.health = recordFlap(rt.health, rt.now());
-      rt.emit({ type: 'disconnected', info, verdict });
+      const { info, verdict, at } = event;
+      const stable = stableAt(context, at);
       const lastClose: LastClose = {
         code: info.code,
         reason: info.reason,
@@ -139,7 +168,7 @@ export const relayMachine = setup({
         ...(info.errorCode !== undefined ? { errorCode: info.errorCode } : {}),
         ...(info.local !== undefined ? { local: info.local } : {}),
         verdict,
-        at: rt.now(),
+        at,
       };
       return {
         lastClose,
@@ -148,70 +177,58 @@ export const relayMachine = setup({
         failure: verdict.action === 'fatal' ? verdict.reason : null,
       };
     }),
+    /** Tells how the connection ended, and what that means for health: a failed dial, a flap, or neither. */
+    announceLoss: emit(({ context, event }) => {
+      if (event.type !== 'CONNECTION_LOST') throw new Error('announceLoss runs on CONNECTION_LOST only');
+      const outcome =
+        context.connectedAt === null ? 'dial-failed' : stableAt(context, event.at) ? 'stable' : ('flapped' as const);
+      return { type: 'disconnected' as const, info: event.info, verdict: event.verdict, outcome, at: event.at };
+    }),
     /** `maxAttempts` ran out. */
     recordExhausted: assign({ failure: ({ context }) => `gave up after ${context.attempt} attempts` }),
     /** Reports the failure. */
-    announceFailure: ({ context }) => context.rt.emit({ type: 'failed', reason: context.failure ?? 'failed' }),
-    /** Picks the backoff delay for the next dial (never below a server's Retry-After). */
-    scheduleReconnect: assign(({ context }) => {
-      const rt = context.rt;
+    announceFailure: emit(({ context }) => ({ type: 'failed' as const, reason: context.failure ?? 'failed' })),
+    /** Picks the backoff delay for the next dial (never below a server's Retry-After), from the event's jitter. */
+    scheduleReconnect: assign(({ context, event }) => {
+      const { at, jitter } = momentOf(event);
       const floor = context.lastClose?.verdict.delayMs ?? 0;
-      const delay = backoffDelay(retryNumber(context), rt.options.backoff, rt.options.random, floor);
-      return { retryDelayMs: delay, nextRetryAt: rt.now() + delay };
+      const delay = backoffDelay(retryNumber(context), context.config.backoff, () => jitter, floor);
+      return { retryDelayMs: delay, nextRetryAt: at + delay };
     }),
     /** Tells telemetry and the `beforeReconnect` hook, so callers can fail in-flight requests. */
-    announceReconnect: ({ context }) => {
-      const rt = context.rt;
-      const delayMs = context.retryDelayMs ?? 0;
-      const cause = context.lastClose;
-      const attempt = retryNumber(context);
-      rt.emit({ type: 'reconnect-scheduled', attempt, delayMs, cause: cause?.verdict.reason ?? 'unknown' });
-      const hook = rt.options.beforeReconnect;
-      if (!hook || !cause) return;
-      try {
-        hook({
-          url: rt.url,
-          attempt,
-          delayMs,
-          cause: {
-            code: cause.code,
-            reason: cause.reason,
-            wasClean: false,
-            ...(cause.status !== undefined ? { status: cause.status } : {}),
-            ...(cause.errorCode !== undefined ? { errorCode: cause.errorCode } : {}),
-          },
-          verdict: cause.verdict,
-        });
-      } catch (error) {
-        rt.emit({
-          type: 'error',
-          error: Object.assign(new Error(`beforeReconnect threw: ${String((error as Error)?.message ?? error)}`), {
-            code: 'INVALID_OPTION',
-          }) as never,
-        });
-      }
-    },
+    announceReconnect: emit(({ context }) => ({
+      type: 'reconnect-scheduled' as const,
+      attempt: retryNumber(context),
+      delayMs: context.retryDelayMs ?? 0,
+      cause: context.lastClose?.verdict.reason ?? 'unknown',
+      lastClose: context.lastClose,
+    })),
     clearRetry: assign({ retryDelayMs: null, nextRetryAt: null }),
     /** The heartbeat turned itself off for this connection. */
-    recordHeartbeatOff: assign(({ context, event }) => {
-      if (event.type !== 'HEARTBEAT_OFF') return {};
-      context.rt.emit({ type: 'heartbeat-off', reason: event.reason });
-      return { heartbeat: 'off', heartbeatNote: event.reason };
-    }),
+    recordHeartbeatOff: assign(({ event }) =>
+      event.type === 'HEARTBEAT_OFF' ? { heartbeat: 'off', heartbeatNote: event.reason } : {},
+    ),
+    announceHeartbeatOff: emit(({ context }) => ({
+      type: 'heartbeat-off' as const,
+      reason: context.heartbeatNote ?? 'off',
+    })),
     /** Woken or back online while connected: check the link now instead of at the next heartbeat. */
-    probeNow: sendTo('connection', { type: 'PROBE' }),
+    probeNow: sendTo('connection', { type: 'PROBE' as const }),
     /** Reports a wake. */
-    announceWake: ({ context, event }) => {
-      if (event.type === 'WAKE') context.rt.emit({ type: 'wake', sleptMs: event.sleptMs ?? 0 });
-    },
+    announceWake: emit(({ event }) => ({
+      type: 'wake' as const,
+      sleptMs: event.type === 'WAKE' ? (event.sleptMs ?? 0) : 0,
+    })),
   },
 }).createMachine({
   id: 'relay',
-  /** Fresh lifecycle facts around the input's runtime: no attempts, no close, heartbeat pending. */
+  /** Fresh lifecycle facts: no attempts, no session, no close, heartbeat pending. */
   context: ({ input }) => ({
-    rt: input.rt,
-    url: input.rt.url,
+    id: input.id,
+    url: input.url,
+    config: input.config,
     attempt: 0,
+    session: 0,
     connectedAt: null,
     retryDelayMs: null,
     nextRetryAt: null,
@@ -226,6 +243,7 @@ export const relayMachine = setup({
   },
   states: {
     idle: {
+      meta: { state: 'idle' },
       on: { START: 'live' },
     },
     live: {
@@ -233,23 +251,30 @@ export const relayMachine = setup({
       invoke: {
         id: 'connection',
         src: 'connection',
-        /** The connection actor shares the relay's runtime. */
-        input: ({ context }) => ({ rt: context.rt }),
+        /** The connection finds the relay's runtime by the relay's id. */
+        input: ({ context }) => ({ relay: context.id }),
       },
       initial: 'connecting',
       on: {
         CONNECTION_LOST: [
-          { guard: 'isFatal', target: 'failed', actions: 'recordLoss' },
-          { guard: 'attemptsExhausted', target: 'failed', actions: ['recordLoss', 'recordExhausted'] },
-          { target: 'reconnecting', actions: 'recordLoss' },
+          { guard: 'isFatal', target: 'failed', actions: ['announceLoss', 'recordLoss'] },
+          {
+            guard: 'attemptsExhausted',
+            target: 'failed',
+            actions: ['announceLoss', 'recordLoss', 'recordExhausted'],
+          },
+          { target: 'reconnecting', actions: ['announceLoss', 'recordLoss'] },
         ],
-        HEARTBEAT_OFF: { actions: 'recordHeartbeatOff' },
+        HEARTBEAT_OFF: { actions: ['recordHeartbeatOff', 'announceHeartbeatOff'] },
         STALE: { actions: { type: 'loseConnection', params: { cause: 'stale' } } },
         WAKE: { actions: ['announceWake', 'probeNow'] },
         ONLINE: { actions: 'probeNow' },
+        /** Restored from a saved snapshot: a socket cannot be saved, so the relay dials again. */
+        RESUME: { target: 'live', reenter: true },
       },
       states: {
         connecting: {
+          meta: { state: 'connecting' },
           initial: 'dialing',
           states: {
             dialing: {
@@ -257,7 +282,7 @@ export const relayMachine = setup({
               on: {
                 SOCKET_OPEN: [
                   { guard: 'awaitsHelloAck', target: 'handshaking' },
-                  { target: '#relay.live.open', actions: 'markConnected' },
+                  { target: '#relay.live.open', actions: ['markConnected', 'announceConnected'] },
                 ],
               },
             },
@@ -265,11 +290,13 @@ export const relayMachine = setup({
               after: {
                 HANDSHAKE_TIMEOUT: { actions: { type: 'loseConnection', params: { cause: 'handshake-timeout' } } },
               },
-              on: { HELLO_ACK: { target: '#relay.live.open', actions: 'markConnected' } },
+              on: { HELLO_ACK: { target: '#relay.live.open', actions: ['markConnected', 'announceConnected'] } },
             },
           },
         },
         open: {
+          meta: { state: 'open' },
+          tags: 'usable',
           on: {
             PONG_TIMEOUT: [
               { guard: 'tooManyMissed', actions: { type: 'loseConnection', params: { cause: 'heartbeat-timeout' } } },
@@ -279,6 +306,8 @@ export const relayMachine = setup({
           },
         },
         degraded: {
+          meta: { state: 'degraded' },
+          tags: 'usable',
           on: {
             PONG_TIMEOUT: {
               guard: 'tooManyMissed',
@@ -290,6 +319,7 @@ export const relayMachine = setup({
       },
     },
     reconnecting: {
+      meta: { state: 'reconnecting' },
       entry: ['scheduleReconnect', 'announceReconnect'],
       exit: 'clearRetry',
       after: { RECONNECT_DELAY: 'live' },
@@ -297,15 +327,19 @@ export const relayMachine = setup({
         RETRY: { target: 'live', actions: 'resetAttempts' },
         WAKE: { target: 'live', actions: ['announceWake', 'resetAttempts'] },
         ONLINE: { target: 'live', actions: 'resetAttempts' },
+        /** Restored from a saved snapshot: its timer was not saved, so the wait starts again. */
+        RESUME: { target: 'reconnecting', reenter: true },
       },
     },
     failed: {
+      meta: { state: 'failed' },
       entry: 'announceFailure',
       on: {
         RETRY: { target: 'live', actions: 'resetAttempts' },
       },
     },
     closed: {
+      meta: { state: 'closed' },
       type: 'final',
     },
   },

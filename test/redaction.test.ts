@@ -171,7 +171,7 @@ describe('secrets of the dial URL stay out of errors and events (relay)', () => 
     );
     expect(inspected.some((e) => e.includes('CONNECTION_LOST'))).toBe(true);
     expectNoSecrets(inspected, 'machine events on inspection$');
-    const { rt: _runtime, ...context } = relay.actor.getSnapshot().context;
+    const context = relay.actor.getSnapshot().context;
     expectNoSecrets([inspect(context, { depth: 5 })], 'the relay machine context');
   });
 });
