@@ -50,6 +50,7 @@ export { RelayRuntime } from './machines/runtime.ts';
 export * from './machines/errors.ts';
 export * from './machines/backoff.ts';
 export * from './machines/classify.ts';
+export * from './machines/why.ts';
 export * from './machines/health.ts';
 export * from './machines/telemetry.ts';
 export {

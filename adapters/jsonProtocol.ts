@@ -18,7 +18,7 @@
  * | in        | `{"type":"notice","text":T}`                       | server notice → `notice`        |
  */
 import { InvalidOptionError, ProtocolError } from '../machines/errors.ts';
-import type { CloseVerdict, Decoded, DisconnectInfo, Frame, Protocol } from './types.ts';
+import type { ClassifierVerdict, Decoded, DisconnectInfo, Frame, Protocol } from './types.ts';
 
 /** Any JSON value. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -141,7 +141,7 @@ export function jsonProtocol<Out extends object = JsonObject, In extends object 
       return JSON.stringify({ type: 'ping', id });
     },
 
-    classify(info: DisconnectInfo): CloseVerdict | undefined {
+    classify(info: DisconnectInfo): ClassifierVerdict | undefined {
       // Only a close the peer chose: not an upgrade refusal, not a close our own runtime decided.
       if (info.status !== undefined || info.local !== undefined) return undefined;
       if (fatal.has(info.code)) return { action: 'fatal', reason: `close ${info.code} declared fatal by protocol` };

@@ -131,16 +131,75 @@ export type Decoded<In> =
   | { kind: 'invalid'; reason: string; code: 'MALFORMED' | 'BINARY' | 'UNKNOWN_TYPE' | 'BAD_ID' | 'BAD_SIGNATURE' };
 
 /**
+ * What happened when a socket ended, as data: the one record "why" is worded from (`explain()`). Built from a
+ * {@link DisconnectInfo} by `causeOf()`; exactly one kind per loss.
+ *
+ * - `close`: the peer closed, or the link dropped without a close frame (1006).
+ * - `upgrade`: the HTTP upgrade was refused with `status` (and maybe a `Retry-After`).
+ * - `error`: the transport failed with a system or library error code (`ECONNREFUSED`, `ECONNRESET`, `WS_ERR_*`).
+ * - `local`: our own runtime ended it: a timeout, a heartbeat verdict, a stop.
+ * - `protocol`: the protocol's answer ended it: the server rejected our hello, or the protocol broke.
+ */
+export type Cause =
+  | { kind: 'close'; code: number; reason: string }
+  | { kind: 'upgrade'; status: number; retryAfterMs?: number }
+  | { kind: 'error'; errorCode: string; code: number; message?: string }
+  | { kind: 'local'; local: Exclude<LocalCloseCause, ProtocolCloseCause> }
+  | { kind: 'protocol'; local: ProtocolCloseCause; reason: string };
+
+/** The local causes that are the protocol's answer rather than our own timer or decision. */
+export type ProtocolCloseCause = 'handshake-rejected' | 'protocol-error';
+
+/**
+ * The closed list of verdict codes: which rule of the classifier decided. `classifyClose()` sets one on every
+ * verdict; `explain()` words it.
+ *
+ * | code | decided by | default action |
+ * |---|---|---|
+ * | `transient-close` | a close code worth retrying (1000, 1001, 1006, 1011–1014, 4000–4999 not declared fatal) | retry |
+ * | `fatal-close` | a close code that retrying will not fix (1002, 1003, 1007, 1008, 1010) | fatal |
+ * | `declared-fatal` | an application close code (4000–4999) the options declare fatal | fatal |
+ * | `server-busy` | upgrade refused with 429 or 5xx | retry, not before `Retry-After` |
+ * | `upgrade-refused` | upgrade refused with any other status (400, 401, 403, 404, 426, ...) | fatal |
+ * | `network-error` | a transport error code (`ECONNREFUSED`, `ENOTFOUND`, `ETIMEDOUT`, `ECONNRESET`, ...) | retry |
+ * | `local-timeout` | our own timer: connect, handshake or heartbeat timeout, a stale link | retry |
+ * | `local-close` | our own decision: `stop`, `superseded`, `protocol-error` | retry |
+ * | `hello-rejected` | the server rejected the hello handshake | fatal |
+ * | `user` | the user's `classify` option, when it names no code | its own |
+ * | `protocol` | the protocol adapter's `classify`, when it names no code | its own |
+ */
+export type VerdictCode =
+  | 'transient-close'
+  | 'fatal-close'
+  | 'declared-fatal'
+  | 'server-busy'
+  | 'upgrade-refused'
+  | 'network-error'
+  | 'local-timeout'
+  | 'local-close'
+  | 'hello-rejected'
+  | 'user'
+  | 'protocol';
+
+/**
  * Verdict of the close classifier: retry (optionally after at least `delayMs`), give up (`fatal`), or
- * re-authenticate and then retry (`reauth`).
+ * re-authenticate and then retry (`reauth`); `code` says which rule decided.
  */
 export interface CloseVerdict {
   action: 'retry' | 'fatal' | 'reauth';
   /** Minimum delay before the next attempt, e.g. from `Retry-After`. */
   delayMs?: number;
-  /** Short machine-readable reason, shown in telemetry and the inspector. */
+  /** Short machine-readable reason (`upgrade 401`, `close 1008`, `ECONNREFUSED`), shown in telemetry. */
   reason: string;
+  /** Which rule decided, from a closed list; `explain()` words the verdict from it and the cause. */
+  code: VerdictCode;
 }
+
+/**
+ * What a user or protocol classifier returns: a {@link CloseVerdict} whose `code` may be left out
+ * (`classifyClose()` then fills in `user` or `protocol`).
+ */
+export type ClassifierVerdict = Omit<CloseVerdict, 'code'> & { code?: VerdictCode };
 
 /**
  * What to do about one rejected operation (a nack, a server-closed subscription), decided from the relay's reason:
@@ -172,7 +231,7 @@ export interface Protocol<Out = unknown, In = unknown, Req = unknown> {
   /** An app-level ping frame, for transports without protocol pings. `id` is echoed in the pong. */
   ping?(id: string): Frame;
   /** Protocol-specific close classification, consulted before the defaults. `undefined` defers to them. */
-  classify?(info: DisconnectInfo): CloseVerdict | undefined;
+  classify?(info: DisconnectInfo): ClassifierVerdict | undefined;
   /**
    * Frame that opens subscription `id` for `request` (Nostr `REQ`). On a re-subscription after a reconnect the
    * pool passes `resume.since` (ms since the epoch): the newest message time seen, so the relay sends what was

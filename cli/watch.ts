@@ -10,7 +10,9 @@ import { parseArgs } from 'node:util';
 import { createRelayPool, jsonProtocol, nostrProtocol, redactUrl, type RelayPool } from '../index.ts';
 import { validateUrl } from '../machines/options.ts';
 import { serveInspector, type InspectorServer } from '../inspector/index.ts';
-import type { PoolEvent, PoolStatus } from '../machines/telemetry.ts';
+import type { DisconnectInfo } from '../adapters/types.ts';
+import type { LastClose, PoolEvent, PoolStatus } from '../machines/telemetry.ts';
+import { causeOf, explain } from '../machines/why.ts';
 
 const USAGE = `usage: relay-actors watch <ws-url…> [--protocol json|nostr] [--json] [--inspect] [--port <n>] [--timeout <s>] [--interval <s>]
 
@@ -29,6 +31,12 @@ function usage(message: string): never {
 }
 
 const USABLE = new Set(['open', 'degraded']);
+
+/** The `explain()` wording of a relay's last close (its status keeps the loss and the verdict together). */
+function lastCloseWhy(last: LastClose): string {
+  const { verdict, at: _at, ...info } = last;
+  return explain(causeOf({ ...info, wasClean: false } as DisconnectInfo), verdict);
+}
 
 export async function runWatch(argv: string[]): Promise<number> {
   let parsed;
@@ -95,13 +103,9 @@ export async function runWatch(argv: string[]): Promise<number> {
   pool.events$.subscribe((e: PoolEvent) => {
     if (quiet) return;
     if (json) {
-      if (
-        e.type === 'state' ||
-        e.type === 'disconnected' ||
-        e.type === 'failed' ||
-        e.type === 'failover' ||
-        e.type === 'heartbeat-off'
-      )
+      if (e.type === 'disconnected')
+        out(JSON.stringify({ kind: 'event', ...e, why: explain(causeOf(e.info), e.verdict) }));
+      else if (e.type === 'state' || e.type === 'failed' || e.type === 'failover' || e.type === 'heartbeat-off')
         out(JSON.stringify({ kind: 'event', ...e }));
       return;
     }
@@ -110,18 +114,10 @@ export async function runWatch(argv: string[]): Promise<number> {
     else if (e.type === 'heartbeat-off') out(`${stamp()}  ${e.url}  heartbeat off: ${e.reason}`);
     else if (e.type === 'failover') out(`${stamp()}  primary ${e.from ?? '—'} → ${e.to ?? '—'} (${e.reason})`);
     else if (e.type === 'disconnected') {
-      const info = e.info;
-      const cause = info.errorCode ?? (info.status ? `HTTP ${info.status}` : `close ${info.code}`);
-      if (told.get(e.url) === cause) return;
-      told.set(e.url, cause);
-      const what = info.errorCode
-        ? `unreachable: ${info.errorCode}${info.message ? ` (${info.message})` : ''}`
-        : info.status
-          ? `upgrade refused with HTTP ${info.status}`
-          : `connection closed: ${info.code}${info.reason ? ` "${info.reason}"` : ''}`;
-      out(
-        `${stamp()}  ${e.url}  ${what}; ${e.verdict.action === 'retry' ? 'retrying' : e.verdict.action}: ${e.verdict.reason}`,
-      );
+      const why = explain(causeOf(e.info), e.verdict);
+      if (told.get(e.url) === why) return;
+      told.set(e.url, why);
+      out(`${stamp()}  ${e.url}  ${why}`);
     }
   });
   pool.events$.subscribe((e: PoolEvent) => {
@@ -142,7 +138,12 @@ export async function runWatch(argv: string[]): Promise<number> {
             attempts: r.attempts,
             heartbeat: r.heartbeat,
             lastClose: r.lastClose
-              ? { code: r.lastClose.code, reason: r.lastClose.reason, verdict: r.lastClose.verdict.action }
+              ? {
+                  code: r.lastClose.code,
+                  reason: r.lastClose.reason,
+                  verdict: r.lastClose.verdict.action,
+                  why: lastCloseWhy(r.lastClose),
+                }
               : null,
             primary: r.primary,
           }),
@@ -152,7 +153,7 @@ export async function runWatch(argv: string[]): Promise<number> {
     out(`${stamp()}  pool ${s.state}, primary ${s.primary ?? '—'}`);
     for (const r of s.relays)
       out(
-        `  ${r.url.padEnd(40)} ${r.state.padEnd(12)} score ${r.score.toFixed(2)}  rtt ${r.rttEwmaMs === null ? '—' : `${r.rttEwmaMs.toFixed(1)} ms`}  attempts ${r.attempts}  heartbeat ${r.heartbeat}${r.lastClose ? `  last close ${r.lastClose.code} (${r.lastClose.verdict.reason})` : ''}`,
+        `  ${r.url.padEnd(40)} ${r.state.padEnd(12)} score ${r.score.toFixed(2)}  rtt ${r.rttEwmaMs === null ? '—' : `${r.rttEwmaMs.toFixed(1)} ms`}  attempts ${r.attempts}  heartbeat ${r.heartbeat}${r.lastClose ? `  last close: ${lastCloseWhy(r.lastClose)}` : ''}`,
       );
   };
 

@@ -6,10 +6,12 @@
  */
 import type { Observable, Subscription } from 'rxjs';
 import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
+import type { ClassifierVerdict, DisconnectInfo } from '../adapters/types.ts';
 import type { Relay } from '../machines/createRelay.ts';
 import type { RelayPool } from '../machines/createRelayPool.ts';
 import { redactUrl } from '../machines/options.ts';
 import type { HealthSample, PoolEvent, PoolRelayHealth, RelayEvent } from '../machines/telemetry.ts';
+import { causeOf, explain } from '../machines/why.ts';
 import { machineGraph, type MachineGraph } from './graph.ts';
 
 /** What the inspector can watch: a pool, a relay, or any XState actor. */
@@ -29,6 +31,8 @@ export interface ActorView {
   status: 'active' | 'done' | 'error' | 'stopped';
   /** The serialisable part of its context (no runtimes, URLs redacted). */
   context: Record<string, unknown>;
+  /** Why its last connection ended, worded by `explain()` (relays); null when none has ended yet. */
+  why: string | null;
 }
 
 /** One line of the transition log. */
@@ -41,8 +45,10 @@ export interface LogEntry {
   /** State before and after, as dotted paths (`live.open`); equal for pool-level notes. */
   from: string;
   to: string;
-  /** Why: close code and classifier verdict, missed pongs, backoff delay, failover scores. */
+  /** Why: the `explain()` line of a lost connection, missed pongs, backoff delay, failover scores. */
   reason: string | null;
+  /** For a lost connection: the `explain()` wording of its cause and verdict (the start of `reason`); else null. */
+  why: string | null;
 }
 
 /** Health of one relay, with short histories. */
@@ -77,7 +83,14 @@ export type FeedMessage =
 export type FeedItem =
   | { type: 'machine'; graph: MachineGraph }
   | { type: 'actor'; actor: ActorView }
-  | { type: 'state'; actor: string; value: unknown; status: ActorView['status']; context: Record<string, unknown> }
+  | {
+      type: 'state';
+      actor: string;
+      value: unknown;
+      status: ActorView['status'];
+      context: Record<string, unknown>;
+      why: string | null;
+    }
   | { type: 'log'; entry: LogEntry }
   /** `point`: whether this sample adds a point to the relay's sparklines or updates the last one (see SERIES_STEP_MS). */
   | { type: 'health'; health: Omit<HealthView, 'series'>; point: 'new' | 'last' }
@@ -176,10 +189,10 @@ export function valuePath(value: unknown): string {
  * @example
  * transitionReason({ type: 'PONG_TIMEOUT', missed: 2 }, {}, 'live.degraded') // 'missed pongs 2'
  * transitionReason(
- *   { type: 'CONNECTION_LOST', info: { code: 1006 }, verdict: { action: 'retry', reason: 'abnormal close' } },
+ *   { type: 'CONNECTION_LOST', info: { code: 1006 }, verdict: { action: 'retry', reason: 'close 1006' } },
  *   { retryDelayMs: 1000, attempt: 1 },
  *   'reconnecting',
- * ); // 'close 1006 · retry: abnormal close · retry in 1000 ms (attempt 1)'
+ * ); // 'close 1006 (no close frame); retrying · retry in 1000 ms (attempt 1)'
  */
 export function transitionReason(
   event: Record<string, unknown>,
@@ -189,17 +202,8 @@ export function transitionReason(
   const parts: string[] = [];
   switch (event.type) {
     case 'CONNECTION_LOST': {
-      const info = event.info as
-        { code: number; reason?: string; status?: number; errorCode?: string; local?: string } | undefined;
-      const verdict = event.verdict as { action: string; reason: string } | undefined;
-      if (info) {
-        parts.push(`close ${info.code}`);
-        if (info.status) parts.push(`HTTP ${info.status}`);
-        if (info.errorCode) parts.push(info.errorCode);
-        if (info.local) parts.push(`local: ${info.local}`);
-        if (info.reason) parts.push(`"${redactString(info.reason).slice(0, 80)}"`);
-      }
-      if (verdict) parts.push(`${verdict.action}: ${verdict.reason}`);
+      const why = lossWhy(event.info, event.verdict);
+      if (why) parts.push(why);
       break;
     }
     case 'PONG_TIMEOUT':
@@ -222,6 +226,26 @@ export function transitionReason(
     parts.push(`retry in ${Math.round(context.retryDelayMs)} ms (attempt ${String(context.attempt)})`);
   if (to.startsWith('failed') && typeof context.failure === 'string') parts.push(context.failure);
   return parts.length ? parts.join(' · ') : null;
+}
+
+/**
+ * The `explain()` wording of a loss, from a `CONNECTION_LOST` event's `info` and `verdict` or a relay's
+ * `lastClose` (which is both), as they arrive here: plain data, possibly partial; URLs redacted. Null when there
+ * is no loss to word.
+ */
+function lossWhy(info: unknown, verdict: unknown): string | null {
+  if (!info || typeof info !== 'object' || !verdict || typeof verdict !== 'object') return null;
+  const i = info as Partial<DisconnectInfo>;
+  const v = verdict as Partial<ClassifierVerdict>;
+  if (typeof i.code !== 'number' || typeof v.action !== 'string') return null;
+  const cause = causeOf({ ...i, code: i.code, reason: i.reason ?? '', wasClean: i.wasClean ?? false });
+  return redactString(explain(cause, { ...v, action: v.action, reason: v.reason ?? '' }));
+}
+
+/** A relay's last loss worded from its context (`lastClose`), for actors whose loss the feed did not see happen. */
+function lastCloseWhy(context: unknown): string | null {
+  const last = (context as { lastClose?: { verdict?: unknown } | null } | null | undefined)?.lastClose;
+  return last && typeof last === 'object' ? lossWhy(last, last.verdict) : null;
 }
 
 /**
@@ -381,6 +405,7 @@ export class InspectorFeed {
       value: snapshot?.value ?? null,
       status: (snapshot?.status as ActorView['status']) ?? 'active',
       context,
+      why: lastCloseWhy(snapshot?.context),
     };
     const record = { view, ref };
     const previous = this.byId.get(id);
@@ -438,14 +463,14 @@ export class InspectorFeed {
     if (view.machine === 'relay' && typeof context.url === 'string') this.idByUrl.set(context.url, view.id);
     if (view.label === view.id && typeof context.url === 'string') view.label = context.url;
     if (view.machine === 'pool' && 'primary' in context) this.setPrimary((context.primary as string | null) ?? null);
-    if (!changed) {
-      this.emit({ type: 'state', actor: view.id, value: view.value, status, context });
-      return;
-    }
     const ev = (event.event ?? {}) as Record<string, unknown>;
     const eventType = typeof ev.type === 'string' ? ev.type : '';
-    this.emit({ type: 'state', actor: view.id, value: view.value, status, context });
-    this.addLog(view.id, eventType, from, to, transitionReason(ev, context, to));
+    // The event carries the whole record of a loss (the context keeps less of it): word it from there when seen.
+    const why = eventType === 'CONNECTION_LOST' ? lossWhy(ev.info, ev.verdict) : null;
+    view.why = why ?? view.why ?? lastCloseWhy(snapshot.context);
+    this.emit({ type: 'state', actor: view.id, value: view.value, status, context, why: view.why });
+    if (!changed) return;
+    this.addLog(view.id, eventType, from, to, transitionReason(ev, context, to), why);
   }
 
   private setPrimary(primary: string | null): void {
@@ -454,8 +479,15 @@ export class InspectorFeed {
     this.emit({ type: 'primary', primary });
   }
 
-  private addLog(actor: string, event: string, from: string, to: string, reason: string | null): void {
-    const entry: LogEntry = { seq: ++this.seq, at: Date.now(), actor, event: eventLabel(event), from, to, reason };
+  private addLog(
+    actor: string,
+    event: string,
+    from: string,
+    to: string,
+    reason: string | null,
+    why: string | null = null,
+  ): void {
+    const entry: LogEntry = { seq: ++this.seq, at: Date.now(), actor, event: eventLabel(event), from, to, reason, why };
     this.log.push(entry);
     if (this.log.length > this.options.logSize) this.log.splice(0, this.log.length - this.options.logSize);
     this.emit({ type: 'log', entry });

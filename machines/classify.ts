@@ -3,15 +3,34 @@
  * {@link DisconnectInfo} (close code, upgrade status, error code, local cause) and returns retry / fatal / reauth.
  * The protocol adapter and the user can each override it; the defaults below are the design's table.
  */
-import type { CloseVerdict, DisconnectInfo, Protocol } from '../adapters/types.ts';
+import type {
+  ClassifierVerdict,
+  CloseVerdict,
+  DisconnectInfo,
+  LocalCloseCause,
+  Protocol,
+  VerdictCode,
+} from '../adapters/types.ts';
+import { isVerdictCode } from './why.ts';
 
 /** Upgrade statuses that mean "this will not work by retrying". */
 export const FATAL_UPGRADE_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 426]);
 /** Close codes that mean "this will not work by retrying". */
 export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([1002, 1003, 1007, 1008, 1010]);
 
-/** A user classifier: return a verdict to decide, or `undefined` to fall through to the protocol and defaults. */
-export type Classifier = (info: DisconnectInfo) => CloseVerdict | undefined;
+/**
+ * A user classifier: return a verdict to decide, or `undefined` to fall through to the protocol and defaults. The
+ * verdict's `code` may be left out: it is then `user`.
+ */
+export type Classifier = (info: DisconnectInfo) => ClassifierVerdict | undefined;
+
+/** Local causes that are our own timers (the rest of the local causes are our own decisions). */
+const LOCAL_TIMEOUTS: ReadonlySet<LocalCloseCause> = new Set<LocalCloseCause>([
+  'connect-timeout',
+  'handshake-timeout',
+  'heartbeat-timeout',
+  'stale',
+]);
 
 /** Inputs of {@link classifyClose} beyond the disconnect itself. */
 export interface ClassifyContext {
@@ -24,7 +43,9 @@ export interface ClassifyContext {
 }
 
 /**
- * The default classification, after the user and the protocol had their say.
+ * The default classification, after the user and the protocol had their say. Every verdict carries a `code`
+ * from the closed list of {@link VerdictCode}s (a user's or protocol's verdict without one gets `user` /
+ * `protocol`); `explain()` words it.
  *
  * - upgrade 400/401/403/404/426 → fatal; 429 and 5xx → retry, honouring `Retry-After`; other statuses → fatal
  * - close 1002, 1003, 1007, 1008, 1010 → fatal; 1000/1001 (remote normal close) → retry; 1006, 1011–1014 → retry
@@ -33,30 +54,47 @@ export interface ClassifyContext {
  * - errors (ECONNREFUSED, ETIMEDOUT, ENOTFOUND, ...) and our own timeouts → retry
  *
  * @example
- * classifyClose({ code: 1006, reason: '', wasClean: false, status: 401 }) // { action: 'fatal', reason: 'upgrade 401' }
+ * classifyClose({ code: 1006, reason: '', wasClean: false, status: 401 })
+ * // { action: 'fatal', reason: 'upgrade 401', code: 'upgrade-refused' }
  */
 export function classifyClose(info: DisconnectInfo, context: ClassifyContext = {}): CloseVerdict {
-  const decided = context.user?.(info) ?? context.protocol?.classify?.(info);
-  if (decided) return decided;
+  const byUser = context.user?.(info);
+  if (byUser) return withCode(byUser, 'user');
+  const byProtocol = context.protocol?.classify?.(info);
+  if (byProtocol) return withCode(byProtocol, 'protocol');
 
   if (info.status !== undefined) {
     const status = info.status;
     const retryAfter = info.retryAfterMs !== undefined ? { delayMs: info.retryAfterMs } : {};
     if (status === 429 || (status >= 500 && status <= 599)) {
-      return { action: 'retry', reason: `upgrade ${status}`, ...retryAfter };
+      return { action: 'retry', reason: `upgrade ${status}`, ...retryAfter, code: 'server-busy' };
     }
-    return { action: 'fatal', reason: `upgrade ${status}` };
+    return { action: 'fatal', reason: `upgrade ${status}`, code: 'upgrade-refused' };
   }
 
   if (info.local === 'handshake-rejected')
-    return { action: 'fatal', reason: `hello rejected${info.reason ? `: ${info.reason}` : ''}` };
-  if (info.local) return { action: 'retry', reason: info.local };
+    return {
+      action: 'fatal',
+      reason: `hello rejected${info.reason ? `: ${info.reason}` : ''}`,
+      code: 'hello-rejected',
+    };
+  if (info.local)
+    return {
+      action: 'retry',
+      reason: info.local,
+      code: LOCAL_TIMEOUTS.has(info.local) ? 'local-timeout' : 'local-close',
+    };
 
   const code = info.code;
-  if (FATAL_CLOSE_CODES.has(code)) return { action: 'fatal', reason: `close ${code}` };
+  if (FATAL_CLOSE_CODES.has(code)) return { action: 'fatal', reason: `close ${code}`, code: 'fatal-close' };
   if (code >= 4000 && code <= 4999 && context.fatalCloseCodes?.includes(code)) {
-    return { action: 'fatal', reason: `close ${code} declared fatal` };
+    return { action: 'fatal', reason: `close ${code} declared fatal`, code: 'declared-fatal' };
   }
-  if (info.errorCode) return { action: 'retry', reason: info.errorCode };
-  return { action: 'retry', reason: `close ${code}` };
+  if (info.errorCode) return { action: 'retry', reason: info.errorCode, code: 'network-error' };
+  return { action: 'retry', reason: `close ${code}`, code: 'transient-close' };
+}
+
+/** A classifier's verdict with its `code` filled in: its own when it named a known one, else who decided. */
+function withCode(verdict: ClassifierVerdict, decidedBy: VerdictCode): CloseVerdict {
+  return { ...verdict, code: isVerdictCode(verdict.code) ? verdict.code : decidedBy };
 }

@@ -19,6 +19,7 @@ describe('close classifier', () => {
       action: 'retry',
       reason: `upgrade ${status}`,
       delayMs: 2000,
+      code: 'server-busy',
     });
   });
 
@@ -31,7 +32,11 @@ describe('close classifier', () => {
   });
 
   it.each(['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND'])('%s is retried', (errorCode) => {
-    expect(classifyClose(close(1006, { errorCode }))).toEqual({ action: 'retry', reason: errorCode });
+    expect(classifyClose(close(1006, { errorCode }))).toEqual({
+      action: 'retry',
+      reason: errorCode,
+      code: 'network-error',
+    });
   });
 
   it('application codes can be declared fatal', () => {
@@ -44,6 +49,7 @@ describe('close classifier', () => {
     expect(classifyClose(close(1008, { local: 'handshake-rejected', reason: 'bad token' }))).toEqual({
       action: 'fatal',
       reason: 'hello rejected: bad token',
+      code: 'hello-rejected',
     });
   });
 

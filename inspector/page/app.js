@@ -449,10 +449,8 @@
     const bits = [];
     if (a.machine === 'relay') {
       if (ctx.heartbeat) bits.push(`heartbeat ${ctx.heartbeat}`);
-      if (ctx.lastClose)
-        bits.push(
-          `last close ${ctx.lastClose.code} (${ctx.lastClose.verdict ? ctx.lastClose.verdict.action + ': ' + ctx.lastClose.verdict.reason : ''})`,
-        );
+      // Worded by the server (explain()), as the log and the CLI word it: the page adds no wording of its own.
+      if (a.why) bits.push(`last close: ${a.why}`);
       if (ctx.failure) bits.push(`failure: ${ctx.failure}`);
       if (typeof ctx.retryDelayMs === 'number' && name === 'reconnecting')
         bits.push(`retry in ${Math.round(ctx.retryDelayMs)} ms`);
@@ -579,6 +577,7 @@
         c.actor.value = item.value;
         c.actor.status = item.status;
         c.actor.context = item.context;
+        c.actor.why = item.why;
         applyState(c);
         break;
       }
