@@ -28,7 +28,8 @@ export {
   type PoolContext,
   type PoolInput,
   type PoolMachineEvent,
-  type PoolMachineRuntime,
+  type PoolEmitted,
+  type PoolStateMeta,
   type PoolState,
 } from './machines/poolMachine.ts';
 export * from './machines/score.ts';
@@ -43,10 +44,17 @@ export {
 export { RecentIds } from './machines/idSet.ts';
 export { InspectionBus } from './machines/inspection.ts';
 export type { Inbound } from './machines/runtime.ts';
-export { relayMachine, type RelayMachine, type RelayContext, type RelayInput } from './machines/relayMachine.ts';
-export type { RelayMachineEvent } from './machines/relayEvents.ts';
+export {
+  relayMachine,
+  type RelayMachine,
+  type RelayContext,
+  type RelayInput,
+  type RelayMachineConfig,
+  type RelayStateMeta,
+} from './machines/relayMachine.ts';
+export type { RelayMachineEvent, RelayEmitted } from './machines/relayEvents.ts';
 export { connectionLogic, type ConnectionCommand, type ConnectionInput } from './machines/connection.ts';
-export { RelayRuntime } from './machines/runtime.ts';
+export { RelayRuntime, registerRuntime, runtimeOf } from './machines/runtime.ts';
 export * from './machines/errors.ts';
 export * from './machines/backoff.ts';
 export * from './machines/classify.ts';
@@ -58,6 +66,7 @@ export {
   DEFAULT_RELAY_OPTIONS,
   DEFAULT_WAKE,
   redactUrl,
+  relayMachineConfig,
   resolveRelayOptions,
   type HeartbeatOptions,
   type NetworkSignal,

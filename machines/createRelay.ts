@@ -27,6 +27,7 @@ import {
 } from './options.ts';
 import { relayMachine, type RelayMachine, type RelayStateMeta } from './relayMachine.ts';
 import type { RelayEmitted, RelayMachineEvent } from './relayEvents.ts';
+import { resumableRelaySnapshot } from './resume.ts';
 import { registerRuntime, RelayRuntime, type Inbound } from './runtime.ts';
 import { InspectionBus } from './inspection.ts';
 import type { InspectionEvent } from 'xstate';
@@ -140,8 +141,11 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
   const resolved = resolveRelayOptions(url, options);
   const rt = new RelayRuntime<Out, In>(url, redactUrl(url), resolved);
   const bus = new InspectionBus(options.inspect);
+  const input = { id: resolved.id, url: rt.url, config: relayMachineConfig(resolved) };
+  const restored = options.snapshot === undefined ? undefined : resumableRelaySnapshot(options.snapshot, input);
   const actor = createActor(relayMachine, {
-    input: { id: resolved.id, url: rt.url, config: relayMachineConfig(resolved) },
+    input,
+    ...(restored ? { snapshot: restored } : {}),
     clock: resolved.clock,
     systemId: resolved.id,
     inspect: bus.observer,
@@ -161,6 +165,8 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
         cleanups.push(resolved.network.subscribe((online) => online && actor.send({ type: 'ONLINE' })));
       }
       actor.send({ type: 'START' });
+      // A restored relay starts the socket and timers its snapshot could not hold.
+      if (restored) actor.send({ type: 'RESUME', at: rt.now(), jitter: resolved.random() });
     },
     async stop() {
       for (const c of cleanups.splice(0)) c();
@@ -217,6 +223,8 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     readonly inspection$: Observable<InspectionEvent>,
     private readonly lifecycle: RelayLifecycle,
   ) {
+    // A restored actor starts where its snapshot left off.
+    rt.state = publicState(actor.getSnapshot());
     actor.subscribe((snapshot) => {
       const state = publicState(snapshot);
       if (state === rt.state) return;

@@ -8,7 +8,7 @@ import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import type { Classifier } from './classify.ts';
 import { InvalidOptionError } from './errors.ts';
 import type { Clock } from './scheduler.ts';
-import type { InspectionEvent } from 'xstate';
+import type { InspectionEvent, Snapshot } from 'xstate';
 
 /** Heartbeat settings. */
 export interface HeartbeatOptions {
@@ -112,6 +112,12 @@ export interface RelayOptions<Out = unknown, In = unknown> {
   id?: string;
   /** XState inspection observer (the inspector passes one). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * A snapshot saved with `relay.actor.getPersistedSnapshot()` (JSON round trips welcome) to resume from: the
+   * relay keeps its attempts, session count and last close, and on `start()` dials again (or waits out its
+   * backoff, or stays `failed`). Default none.
+   */
+  snapshot?: Snapshot<unknown>;
 }
 
 /** Options with every default filled in. */
@@ -191,6 +197,7 @@ const RELAY_OPTION_DEFAULTS = {
   random: Math.random,
   id: undefined,
   inspect: undefined,
+  snapshot: undefined,
 } satisfies { [K in keyof RelayOptions]-?: unknown };
 
 /** Names of the options of {@link RelayOptions}, top level. */
