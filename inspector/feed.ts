@@ -108,42 +108,51 @@ interface ActorRecord {
   ref: AnyActorRef;
 }
 
-const RELAY_CONTEXT_KEYS = [
-  'url',
-  'attempt',
-  'retryDelayMs',
-  'nextRetryAt',
-  'lastClose',
-  'failure',
-  'heartbeat',
-  'heartbeatNote',
-  'connectedAt',
-] as const;
-
 /**
- * The serialisable part of a context: for `relay` machines their known fields (URL redacted, no runtime); for
- * other machines their primitive fields and string arrays, URLs inside strings redacted and strings over 200
- * characters cut.
+ * A JSON-safe copy of a plain record: numbers, booleans and null as they are; strings with URLs redacted and cut at
+ * 200 characters; arrays of those; plain objects `depth` levels deep. Anything else (functions, class instances,
+ * deeper objects) is dropped. Every context and event an inspector shows goes through it.
  *
  * @example
- * sanitizeContext('relay', relay.actor.getSnapshot().context); // { url: 'wss://***@relay.example', attempt: 1, ... } (no runtime)
- * sanitizeContext('my-machine', { count: 2, token: 'see wss://u:p@h/?k=v', user: { id: 1 } }); // { count: 2, token: 'see wss://***@h/?k=***' }
+ * plainRecord({ n: 1, url: 'wss://u:p@h/', fn: () => 1, info: { code: 1006, deep: { x: 1 } } }, 1);
+ * // { n: 1, url: 'wss://***@h/', info: { code: 1006 } }
  */
-export function sanitizeContext(machine: string, context: unknown): Record<string, unknown> {
-  if (!context || typeof context !== 'object') return {};
-  const c = context as Record<string, unknown>;
+export function plainRecord(record: unknown, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (machine === 'relay' && 'rt' in c) {
-    for (const key of RELAY_CONTEXT_KEYS) out[key] = c[key];
-    if (typeof out.url === 'string') out.url = redactUrl(out.url);
-    return out;
-  }
-  for (const [key, value] of Object.entries(c)) {
-    if (value === null || typeof value === 'number' || typeof value === 'boolean') out[key] = value;
-    else if (typeof value === 'string') out[key] = redactString(value.length > 200 ? `${value.slice(0, 200)}…` : value);
-    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) out[key] = value.map(redactString);
+  if (!isPlainObject(record)) return out;
+  for (const [key, value] of Object.entries(record)) {
+    const copy = plainValue(value, depth);
+    if (copy !== undefined) out[key] = copy;
   }
   return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function plainValue(value: unknown, depth: number): unknown {
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'string') return redactString(value.length > 200 ? `${value.slice(0, 200)}…` : value);
+  if (Array.isArray(value)) {
+    const items = value.map((v) => (typeof v === 'object' && v !== null ? undefined : plainValue(v, 0)));
+    return items.every((v) => v !== undefined) ? items : undefined;
+  }
+  return depth > 0 && isPlainObject(value) ? plainRecord(value, depth - 1) : undefined;
+}
+
+/**
+ * The serialisable part of a machine context (contexts are plain data; this redacts URLs and keeps it bounded):
+ * {@link plainRecord} two levels deep.
+ *
+ * @example
+ * sanitizeContext('relay', relay.actor.getSnapshot().context); // { url: 'wss://***@relay.example', attempt: 1, lastClose: {...}, ... }
+ * sanitizeContext('my-machine', { count: 2, token: 'see wss://u:p@h/?k=v', user: { id: 1 } }); // { count: 2, token: 'see wss://***@h/?k=***', user: { id: 1 } }
+ */
+export function sanitizeContext(_machine: string, context: unknown): Record<string, unknown> {
+  return plainRecord(context, 2);
 }
 
 /**

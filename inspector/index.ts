@@ -6,7 +6,15 @@
  * @module relay-actors/inspector
  */
 export { serveInspector, type InspectorOptions, type InspectorServer } from './serveInspector.ts';
-export { InspectorFeed, sanitizeContext, redactString, transitionReason, valuePath, SERIES_LENGTH } from './feed.ts';
+export {
+  InspectorFeed,
+  plainRecord,
+  sanitizeContext,
+  redactString,
+  transitionReason,
+  valuePath,
+  SERIES_LENGTH,
+} from './feed.ts';
 export type { ActorView, FeedItem, FeedMessage, HealthView, InspectTarget, LogEntry } from './feed.ts';
 export {
   machineGraph,

@@ -15,7 +15,7 @@ import type { Subscription } from 'rxjs';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { InvalidOptionError } from '../machines/errors.ts';
 import { redactUrl } from '../machines/options.ts';
-import { machineOf, redactString, safeSnapshot, sanitizeContext, type InspectTarget } from './feed.ts';
+import { machineOf, plainRecord, safeSnapshot, sanitizeContext, type InspectTarget } from './feed.ts';
 
 /** Options of `statelyInspector`. */
 export interface StatelyInspectorOptions {
@@ -67,7 +67,7 @@ export interface StatelyBridge {
 }
 
 /**
- * Keeps primitive fields (strings redacted) and one level of plain objects of primitives; drops the rest.
+ * An event as inspectors may show it: {@link plainRecord} one level deep (strings redacted), with its `type`.
  *
  * @example
  * sanitizeEvent({ type: 'CONNECTION_LOST', info: { code: 1006, reason: 'wss://u:p@h/' }, verdict: { action: 'retry', reason: 'abnormal' } });
@@ -75,27 +75,8 @@ export interface StatelyBridge {
  * sanitizeEvent({ type: 'ADD_RELAY', id: 'relay:wss://a', rt: runtime }); // { type: 'ADD_RELAY', id: 'relay:wss://a' }
  */
 export function sanitizeEvent(event: unknown): { type: string } & Record<string, unknown> {
-  const e = (event ?? {}) as Record<string, unknown>;
-  const out: Record<string, unknown> = { type: typeof e.type === 'string' ? e.type : 'unknown' };
-  const plain = (v: unknown): unknown => {
-    if (v === null || typeof v === 'number' || typeof v === 'boolean') return v;
-    if (typeof v === 'string') return redactString(v);
-    return undefined;
-  };
-  for (const [key, value] of Object.entries(e)) {
-    if (key === 'type') continue;
-    const p = plain(value);
-    if (p !== undefined) out[key] = p;
-    else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-      const inner: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) {
-        const q = plain(v);
-        if (q !== undefined) inner[k] = q;
-      }
-      out[key] = inner;
-    }
-  }
-  return out as { type: string } & Record<string, unknown>;
+  const type = (event as { type?: unknown } | null)?.type;
+  return { ...plainRecord(event, 1), type: typeof type === 'string' ? type : 'unknown' };
 }
 
 function machineId(ref: AnyActorRef): string {
