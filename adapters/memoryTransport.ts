@@ -16,7 +16,7 @@ export interface MemoryClock {
   /** Calls `fn` after `ms`; returns an id for `clearTimeout`. */
   setTimeout(fn: () => void, ms: number): unknown;
   /** Cancels a pending `setTimeout` by its id. */
-  clearTimeout(id: any): void;
+  clearTimeout(id: unknown): void;
   /** Current time in ms; used to keep delayed frames in order when the delay changes. Default `Date.now()`. */
   now?(): number;
 }

@@ -148,7 +148,7 @@ export async function runDemo(argv: string[]): Promise<Summary> {
   const nameOf = (url: string | null) => (url ? (names.get(url) ?? names.get(url.replace(/\/$/, '')) ?? url) : '—');
   const common = {
     relays: relays.map((r) => r.url),
-    protocol: jsonProtocol({ acks: true }) as never,
+    protocol: jsonProtocol<Post, Post>({ acks: true }),
     heartbeat: { interval: 500, timeout: 500, maxMissed: 2 },
     backoff: { base: 150, max: 1500, stableAfter: 1000 },
     connectTimeout: 2000,

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { createRelayPool, jsonProtocol, nostrProtocol, redactUrl, type RelayPool } from '../index.ts';
 import { validateUrl } from '../machines/options.ts';
 import { serveInspector, type InspectorServer } from '../inspector/index.ts';
-import type { DisconnectInfo } from '../adapters/types.ts';
+import type { DisconnectInfo, Protocol } from '../adapters/types.ts';
 import type { LastClose, PoolEvent, PoolStatus } from '../machines/telemetry.ts';
 import { causeOf, explain } from '../machines/why.ts';
 
@@ -92,10 +92,8 @@ export async function runWatch(argv: string[]): Promise<number> {
 
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const stamp = () => new Date().toISOString().slice(11, 23);
-  const pool: RelayPool<any, any, any> = createRelayPool({
-    relays: urls,
-    protocol: (values.protocol === 'nostr' ? nostrProtocol() : jsonProtocol()) as never,
-  });
+  const protocol: Protocol<unknown, unknown, unknown> = values.protocol === 'nostr' ? nostrProtocol() : jsonProtocol();
+  const pool: RelayPool = createRelayPool({ relays: urls, protocol });
 
   // Clear words for what goes wrong, once per relay and cause (not on every retry).
   const told = new Map<string, string>();

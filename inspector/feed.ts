@@ -15,7 +15,7 @@ import { causeOf, explain } from '../machines/why.ts';
 import { machineGraph, type MachineGraph } from './graph.ts';
 
 /** What the inspector can watch: a pool, a relay, or any XState actor. */
-export type InspectTarget = RelayPool<any, any, any> | Relay<any, any> | AnyActorRef;
+export type InspectTarget = RelayPool<unknown, unknown, unknown> | Relay<unknown, unknown> | AnyActorRef;
 
 /** One machine actor as the page shows it. */
 export interface ActorView {
@@ -269,11 +269,11 @@ export function safeSnapshot(ref: AnyActorRef): unknown {
   }
 }
 
-function isPool(target: InspectTarget): target is RelayPool<any, any, any> {
+function isPool(target: InspectTarget): target is RelayPool<unknown, unknown, unknown> {
   return typeof (target as RelayPool).addRelay === 'function' && 'inspection$' in target;
 }
 
-function isRelay(target: InspectTarget): target is Relay<any, any> {
+function isRelay(target: InspectTarget): target is Relay<unknown, unknown> {
   return 'inspection$' in target && 'health$' in target && !isPool(target);
 }
 

@@ -237,7 +237,7 @@ export function statelyInspector(options: StatelyInspectorOptions = {}): Stately
       maxDeferredEvents,
       WebSocket: options.WebSocket,
     });
-    inspector = createInspector(adapter as never, {});
+    inspector = createInspector(adapter, {});
     adapter.start();
   } else {
     inspector = createBrowserInspector({ autoStart: true });
@@ -248,7 +248,7 @@ export function statelyInspector(options: StatelyInspectorOptions = {}): Stately
 
   const announce = (ref: AnyActorRef) => {
     const snapshot = safeSnapshot(ref);
-    inspector.actor(ref as never, sanitizeSnapshot(ref, snapshot));
+    inspector.actor(ref, sanitizeSnapshot(ref, snapshot));
     const children = (snapshot as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children ?? {};
     for (const child of Object.values(children)) if (child && machineId(child)) announce(child);
   };
@@ -266,17 +266,17 @@ export function statelyInspector(options: StatelyInspectorOptions = {}): Stately
     const ref = event.actorRef as AnyActorRef;
     switch (event.type) {
       case '@xstate.actor':
-        if (machineId(ref)) inspector.actor(ref as never, sanitizeSnapshot(ref, safeSnapshot(ref)));
+        if (machineId(ref)) inspector.actor(ref, sanitizeSnapshot(ref, safeSnapshot(ref)));
         break;
       case '@xstate.snapshot':
         if (machineId(ref))
-          inspector.snapshot(ref as never, sanitizeSnapshot(ref, event.snapshot), {
+          inspector.snapshot(ref, sanitizeSnapshot(ref, event.snapshot), {
             event: sanitizeEvent(event.event),
           });
         break;
       case '@xstate.event':
         if (machineId(ref))
-          inspector.event(ref as never, sanitizeEvent(event.event), {
+          inspector.event(ref, sanitizeEvent(event.event), {
             source: (event.sourceRef as AnyActorRef | undefined)?.sessionId,
           });
         break;

@@ -8,9 +8,9 @@
  */
 export interface Clock {
   /** Calls `fn` after `timeout` ms; returns an id for `clearTimeout`. */
-  setTimeout(fn: (...args: any[]) => void, timeout: number): any;
+  setTimeout(fn: () => void, timeout: number): unknown;
   /** Cancels a pending `setTimeout` by its id. */
-  clearTimeout(id: any): void;
+  clearTimeout(id: unknown): void;
 }
 
 interface Entry {
