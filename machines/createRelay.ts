@@ -8,14 +8,15 @@ import {
   NotOpenError,
   ProtocolError,
   redactError,
+  RelayActorsError,
   RelayFailedError,
   SendFailedError,
   StoppedError,
-  type RelayActorsError,
   InvalidOptionError,
   WaitTimeoutError,
 } from './errors.ts';
 import { withDelivery } from './delivery.ts';
+import { prepareSend } from './prepareSend.ts';
 import { successRatio } from './health.ts';
 import {
   checkCallOptions,
@@ -401,36 +402,9 @@ class RelayHandle<Out, In> implements Relay<Out, In> {
     if (badOption) return Promise.reject(withDelivery(badOption, 'not-sent'));
     const socket = rt.socket;
     if (!socket) return Promise.reject(withDelivery(this.notWritable(), 'not-sent'));
-    const protocol = rt.options.protocol;
-    let frame;
-    try {
-      frame = protocol.encode(message);
-    } catch (error) {
-      return Promise.reject(
-        withDelivery(
-          rt.wrapError(
-            error,
-            (cause) =>
-              new ProtocolError(
-                `Could not encode the message: ${String((cause as Error)?.message ?? cause)}`,
-                'ENCODE',
-                { cause },
-              ),
-          ),
-          'not-sent',
-        ),
-      );
-    }
-    const id = protocol.messageId?.(message);
-    const wantAck = sendOptions?.ack ?? (protocol.acks === true && id !== undefined);
-    if (wantAck && id === undefined) {
-      return Promise.reject(
-        withDelivery(
-          new ProtocolError('An acknowledged send needs a message id (protocol.messageId returned none).', 'NO_ID'),
-          'not-sent',
-        ),
-      );
-    }
+    const prepared = prepareSend(rt.options.protocol, message, sendOptions?.ack, rt.redact);
+    if (prepared instanceof RelayActorsError) return Promise.reject(withDelivery(prepared, 'not-sent'));
+    const { frame, id, wantAck } = prepared;
     const acked = wantAck ? rt.awaitAck(id!) : DONE;
     try {
       socket.send(frame);
