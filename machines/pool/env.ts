@@ -1,0 +1,58 @@
+/**
+ * What every part of a pool shares: its resolved options, the clock, the pool's own telemetry (`events$`), the
+ * coordinator actor, the inspection bus, and whether the pool has halted. One object per pool.
+ */
+import { Subject } from 'rxjs';
+import { createActor, type Actor } from 'xstate';
+import { InspectionBus } from '../inspection.ts';
+import { relayMachineConfig } from '../options.ts';
+import { poolMachine, poolState, type PoolMachine, type PoolState } from '../poolMachine.ts';
+import { clockNow } from '../scheduler.ts';
+import type { PoolEvent } from '../telemetry.ts';
+import type { ResolvedPoolOptions } from './options.ts';
+
+/** A pool event as a part reports it: the time is stamped on emit. */
+export type PoolEventInput = PoolEvent extends infer E ? (E extends PoolEvent ? Omit<E, 'at'> : never) : never;
+
+/**
+ * The shared environment of one pool's parts.
+ *
+ * @example
+ * const env = new PoolEnv(resolvePoolOptions({ relays: [url], transport, protocol }));
+ * env.emit({ type: 'relay-added', url: null, relay: url });
+ * env.state(); // 'idle' until the actor starts
+ */
+export class PoolEnv<Out, In, Req> {
+  /** The pool's telemetry: its own events and every relay's, in the order the pool acted on them. */
+  readonly events = new Subject<PoolEvent>();
+  readonly bus: InspectionBus;
+  /** The coordinator; created here, started by the composition once every part listens. */
+  readonly actor: Actor<PoolMachine>;
+  /** Set first thing in `stop()`: from then on relay changes are not acted on and sends fail. */
+  halted = false;
+
+  constructor(readonly options: ResolvedPoolOptions<Out, In, Req>) {
+    this.bus = new InspectionBus(options.relayOptions.inspect);
+    this.actor = createActor(poolMachine, {
+      input: { relayConfig: relayMachineConfig(options.shared), sessionTimeout: options.sessionTimeout },
+      clock: options.shared.clock,
+      systemId: options.id,
+      inspect: this.bus.observer,
+    });
+  }
+
+  /** Current time on the pool's clock, ms. */
+  now(): number {
+    return clockNow(this.options.shared.clock);
+  }
+
+  /** Publishes a pool event, stamped with the time, if anyone listens. */
+  emit(event: PoolEventInput): void {
+    if (this.events.observed) this.events.next({ ...event, at: this.now() });
+  }
+
+  /** The pool's public state, as the coordinator says. */
+  state(): PoolState {
+    return poolState(this.actor.getSnapshot());
+  }
+}
