@@ -4,19 +4,19 @@
  * `WebSocket` (`browserTransport()`), the network signal to the platform's `online`/`offline` events
  * (`browserNetwork()`) and the protocol to `jsonProtocol()`. Nothing here imports `ws` or a Node built-in.
  */
-import type { Relay } from './machines/createRelay.ts';
-import type { RelayPool } from './machines/createRelayPool.ts';
+import type { Relay } from './facades/createRelay.ts';
+import type { RelayPool } from './facades/createRelayPool.ts';
 import {
   createRelayOn,
   createRelayPoolOn,
   type DefaultedRelayOptions,
   type DefaultedRelayPoolOptions,
   type PlatformDefaults,
-} from './adapters/platform.ts';
+} from './facades/platform.ts';
 import { browserNetwork, browserTransport } from './adapters/browserTransport.ts';
 
 export * from './core.ts';
-export type { DefaultedRelayOptions, DefaultedRelayPoolOptions } from './adapters/platform.ts';
+export type { DefaultedRelayOptions, DefaultedRelayPoolOptions } from './facades/platform.ts';
 
 const BROWSER: PlatformDefaults = { transport: browserTransport, network: () => browserNetwork() };
 

@@ -1,87 +1,55 @@
 /**
- * Platform-free entry: nothing here imports a WebSocket implementation, so it bundles for browsers.
- * Pass `browserTransport()` (or your own) as `transport`.
+ * The stable, platform-free API: nothing here imports a WebSocket implementation, so it bundles for browsers. Pass
+ * `transport` (`browserTransport()`, `wsTransport()` from the root entry under Node, or your own) and `protocol`.
+ * The root entry `relay-actors` is this plus platform defaults; `relay-actors/unstable` holds the building blocks.
  *
  * @module relay-actors/core
  */
-export {
-  createRelay,
-  publicState,
-  relayFacade,
-  type Relay,
-  type RelayLifecycle,
-  type SendOptions,
-} from './machines/createRelay.ts';
+// What users call.
+export { createRelay, type Relay, type SendOptions } from './facades/createRelay.ts';
 export {
   createRelayPool,
-  frameBytes,
   type PoolSendOptions,
   type PoolSubscribeOptions,
   type PublishResult,
   type RelayPool,
   type RelayPoolOptions,
-} from './machines/createRelayPool.ts';
-export {
-  poolMachine,
-  poolState,
-  type PoolMachine,
-  type PoolContext,
-  type PoolInput,
-  type PoolMachineEvent,
-  type PoolEmitted,
-  type PoolStateMeta,
-  type PoolState,
-} from './machines/poolMachine.ts';
-export * from './machines/score.ts';
-export * from './machines/select.ts';
-export {
-  Outbox,
-  DEFAULT_OUTBOX,
-  resolveOutboxOptions,
-  type OutboxItem,
-  type OutboxOptions,
-} from './machines/outbox.ts';
-export { RecentIds } from './machines/idSet.ts';
-export { InspectionBus } from './machines/inspection.ts';
-export type { Inbound } from './machines/runtime.ts';
+} from './facades/createRelayPool.ts';
+export type { BackoffOptions } from './policies/backoff.ts';
+export type { Clock } from './runtime/scheduler.ts';
+export type { HeartbeatOptions, NetworkSignal, ReconnectInfo, RelayOptions, WakeOptions } from './runtime/options.ts';
+export { redactUrl } from './runtime/options.ts';
+export type { ScoreOptions } from './policies/score.ts';
+export type { SelectionOptions } from './policies/select.ts';
+export type { OutboxOptions } from './runtime/outbox.ts';
+// The machines, to draw, inspect, step with transition() or run with provide().
 export {
   relayMachine,
   type RelayMachine,
   type RelayContext,
   type RelayInput,
   type RelayMachineConfig,
-  type RelayStateMeta,
 } from './machines/relayMachine.ts';
-export type { RelayMachineEvent, RelayEmitted } from './machines/relayEvents.ts';
-export { connectionLogic, type ConnectionCommand, type ConnectionInput } from './machines/connection.ts';
-export { RelayRuntime, registerRuntime, runtimeOf } from './machines/runtime.ts';
-export * from './machines/errors.ts';
-export * from './machines/backoff.ts';
-export * from './machines/classify.ts';
-export * from './machines/why.ts';
-export * from './machines/health.ts';
-export * from './machines/telemetry.ts';
 export {
-  DEFAULT_HEARTBEAT,
-  DEFAULT_RELAY_OPTIONS,
-  DEFAULT_WAKE,
-  redactUrl,
-  relayMachineConfig,
-  resolveRelayOptions,
-  type HeartbeatOptions,
-  type NetworkSignal,
-  type ReconnectInfo,
-  type RelayOptions,
-  type ResolvedRelayOptions,
-  type WakeOptions,
-} from './machines/options.ts';
-export { createScheduler, sharedScheduler, type Cancel, type Clock, type Scheduler } from './machines/scheduler.ts';
-export { createWakeDetector, wakeDetector, type WakeDetector } from './machines/wake.ts';
-export type * from './adapters/types.ts';
+  poolMachine,
+  type PoolMachine,
+  type PoolContext,
+  type PoolInput,
+  type PoolMachineEvent,
+  type PoolEmitted,
+  type PoolState,
+} from './machines/poolMachine.ts';
+export type * from './core/events.ts';
+// Why: the one classifier and the one wording.
+export { classifyClose, type Classifier } from './policies/classify.ts';
+export { causeOf, explain } from './core/why.ts';
+// The vocabulary: errors, telemetry, the transport and protocol contract.
+export * from './core/errors.ts';
+export type * from './core/telemetry.ts';
+export type * from './core/contract.ts';
+// Adapters that run anywhere.
 export { browserTransport, browserNetwork } from './adapters/browserTransport.ts';
 export type { BrowserTransportOptions, NetworkEventSource, NetworkMonitor } from './adapters/browserTransport.ts';
-export { memoryTransport } from './adapters/memoryTransport.ts';
-export type { MemoryTransport, MemoryTransportOptions } from './adapters/memoryTransport.ts';
 export { jsonProtocol } from './adapters/jsonProtocol.ts';
 export type { JsonObject, JsonProtocolOptions } from './adapters/jsonProtocol.ts';
 export { nostrProtocol } from './adapters/nostrProtocol.ts';

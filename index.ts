@@ -8,20 +8,20 @@
  *
  * @module relay-actors
  */
-import type { Relay } from './machines/createRelay.ts';
-import type { RelayPool } from './machines/createRelayPool.ts';
+import type { Relay } from './facades/createRelay.ts';
+import type { RelayPool } from './facades/createRelayPool.ts';
 import {
   createRelayOn,
   createRelayPoolOn,
   type DefaultedRelayOptions,
   type DefaultedRelayPoolOptions,
   type PlatformDefaults,
-} from './adapters/platform.ts';
+} from './facades/platform.ts';
 import { wsTransport } from './adapters/wsTransport.ts';
 
 export * from './core.ts';
 export { wsTransport, type WsTransportOptions } from './adapters/wsTransport.ts';
-export type { DefaultedRelayOptions, DefaultedRelayPoolOptions } from './adapters/platform.ts';
+export type { DefaultedRelayOptions, DefaultedRelayPoolOptions } from './facades/platform.ts';
 
 const NODE: PlatformDefaults = { transport: wsTransport };
 

@@ -4,7 +4,14 @@
  * returns. Browsers hide most of why a socket failed (no upgrade status, no error code) and have no ping frames,
  * so the heartbeat uses the protocol's app-level ping with this transport.
  */
-import type { DialOptions, DisconnectInfo, Frame, Transport, TransportHandlers, TransportSocket } from './types.ts';
+import type {
+  DialOptions,
+  DisconnectInfo,
+  Frame,
+  Transport,
+  TransportHandlers,
+  TransportSocket,
+} from '../core/contract.ts';
 
 /** Options of {@link browserTransport}. */
 export interface BrowserTransportOptions {

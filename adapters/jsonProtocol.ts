@@ -17,8 +17,8 @@
  * | in        | `{"type":"closed","sub":S,"reason":R}`             | server ended S → `closed`       |
  * | in        | `{"type":"notice","text":T}`                       | server notice → `notice`        |
  */
-import { InvalidOptionError, ProtocolError } from '../machines/errors.ts';
-import type { ClassifierVerdict, Decoded, DisconnectInfo, Frame, Protocol } from './types.ts';
+import { InvalidOptionError, ProtocolError } from '../core/errors.ts';
+import type { ClassifierVerdict, Decoded, DisconnectInfo, Frame, Protocol } from '../core/contract.ts';
 
 /** Any JSON value. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

@@ -21,8 +21,8 @@
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { InvalidOptionError, ProtocolError } from '../machines/errors.ts';
-import type { AuthFrame, Decoded, Frame, Protocol, RejectionAction } from './types.ts';
+import { InvalidOptionError, ProtocolError } from '../core/errors.ts';
+import type { AuthFrame, Decoded, Frame, Protocol, RejectionAction } from '../core/contract.ts';
 
 /** A signed Nostr event (NIP-01). Structurally the same as nostr-tools' `NostrEvent`. */
 export interface NostrEvent {

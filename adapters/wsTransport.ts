@@ -7,7 +7,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket as WsWebSocket, type ClientOptions, type RawData } from 'ws';
-import type { DialOptions, DisconnectInfo, Frame, Transport, TransportHandlers, TransportSocket } from './types.ts';
+import type {
+  DialOptions,
+  DisconnectInfo,
+  Frame,
+  Transport,
+  TransportHandlers,
+  TransportSocket,
+} from '../core/contract.ts';
 
 /** Options of {@link wsTransport}. */
 export interface WsTransportOptions {

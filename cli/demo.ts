@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { createRelayPool, jsonProtocol, type RelayPool } from '../index.ts';
 import { serveInspector, type InspectorServer } from '../inspector/index.ts';
 import { startTestRelay, type TestRelay } from '../testkit/index.ts';
-import type { PoolEvent, PoolStatus } from '../machines/telemetry.ts';
+import type { PoolEvent, PoolStatus } from '../core/telemetry.ts';
 
 const USAGE = `usage: relay-actors demo [--duration <seconds>] [--rate <messages/s>] [--no-inspector] [--port <inspector port>] [--json]
 

@@ -8,11 +8,11 @@
  */
 import { parseArgs } from 'node:util';
 import { createRelayPool, jsonProtocol, nostrProtocol, redactUrl, type RelayPool } from '../index.ts';
-import { validateUrl } from '../machines/options.ts';
+import { validateUrl } from '../runtime/options.ts';
 import { serveInspector, type InspectorServer } from '../inspector/index.ts';
-import type { DisconnectInfo, Protocol } from '../adapters/types.ts';
-import type { LastClose, PoolEvent, PoolStatus } from '../machines/telemetry.ts';
-import { causeOf, explain } from '../machines/why.ts';
+import type { DisconnectInfo, Protocol } from '../core/contract.ts';
+import type { LastClose, PoolEvent, PoolStatus } from '../core/telemetry.ts';
+import { causeOf, explain } from '../core/why.ts';
 
 const USAGE = `usage: relay-actors watch <ws-url…> [--protocol json|nostr] [--json] [--inspect] [--port <n>] [--timeout <s>] [--interval <s>]
 

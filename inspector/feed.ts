@@ -6,12 +6,12 @@
  */
 import type { Observable, Subscription } from 'rxjs';
 import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
-import type { ClassifierVerdict, DisconnectInfo } from '../adapters/types.ts';
-import type { Relay } from '../machines/createRelay.ts';
-import type { RelayPool } from '../machines/createRelayPool.ts';
-import { redactUrl } from '../machines/options.ts';
-import type { HealthSample, PoolEvent, PoolRelayHealth, RelayEvent } from '../machines/telemetry.ts';
-import { causeOf, explain } from '../machines/why.ts';
+import type { ClassifierVerdict, DisconnectInfo } from '../core/contract.ts';
+import type { Relay } from '../facades/createRelay.ts';
+import type { RelayPool } from '../facades/createRelayPool.ts';
+import { redactUrl } from '../runtime/options.ts';
+import type { HealthSample, PoolEvent, PoolRelayHealth, RelayEvent } from '../core/telemetry.ts';
+import { causeOf, explain } from '../core/why.ts';
 import { machineGraph, type MachineGraph } from './graph.ts';
 
 /** What the inspector can watch: a pool, a relay, or any XState actor. */

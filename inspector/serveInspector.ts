@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { InvalidOptionError } from '../machines/errors.ts';
+import { InvalidOptionError } from '../core/errors.ts';
 import { InspectorFeed, type FeedItem, type InspectTarget } from './feed.ts';
 
 /** Options of `serveInspector`. */

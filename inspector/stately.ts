@@ -13,8 +13,8 @@
 import { createBrowserInspector, createInspector } from '@statelyai/inspect';
 import type { Subscription } from 'rxjs';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
-import { InvalidOptionError } from '../machines/errors.ts';
-import { redactUrl } from '../machines/options.ts';
+import { InvalidOptionError } from '../core/errors.ts';
+import { redactUrl } from '../runtime/options.ts';
 import { machineOf, plainRecord, safeSnapshot, sanitizeContext, type InspectTarget } from './feed.ts';
 
 /** Options of `statelyInspector`. */

@@ -17,21 +17,12 @@
  * `relayMachine.provide()`.
  */
 import { assign, emit, sendTo, setup } from 'xstate';
-import type { LocalCloseCause } from '../adapters/types.ts';
-import { backoffDelay, isStableConnection, type BackoffOptions } from './backoff.ts';
-import { connectionLogic } from './connection.ts';
-import type { RelayEmitted, RelayMachineEvent } from './relayEvents.ts';
-import type { HeartbeatMode, LastClose, RelayState } from './telemetry.ts';
-
-/** The settings the machine's guards and delays read: plain numbers, shared by reference between relays. */
-export interface RelayMachineConfig {
-  connectTimeout: number;
-  handshakeTimeout: number;
-  /** Dials since the last stable connection before giving up; null: never. */
-  maxAttempts: number | null;
-  backoff: BackoffOptions;
-  heartbeat: { enabled: boolean; maxMissed: number };
-}
+import type { LocalCloseCause } from '../core/contract.ts';
+import { backoffDelay, isStableConnection } from '../policies/backoff.ts';
+import { connectionLogic } from '../runtime/connection.ts';
+import type { RelayMachineConfig } from '../runtime/options.ts';
+import type { RelayEmitted, RelayMachineEvent } from '../core/events.ts';
+import type { HeartbeatMode, LastClose, RelayState } from '../core/telemetry.ts';
 
 /** Context of the relay machine: lifecycle facts as plain JSON; sockets and data live in the runtime. */
 export interface RelayContext {
@@ -92,7 +83,7 @@ function momentOf(event: RelayMachineEvent): { at: number; jitter: number } {
 
 /**
  * The relay machine: `idle → live` (`connecting → open ⇄ degraded`) `→ reconnecting → live`, or `failed` when fatal
- * or out of attempts; `STOP` ends in `closed`. `createRelay` runs it over a {@link RelayRuntime}; use it directly
+ * or out of attempts; `STOP` ends in `closed`. `createRelay` runs it over a relay runtime (sockets, streams); use it directly
  * to inspect, draw or step it with `transition()`, or swap a named delay, guard or actor with
  * `relayMachine.provide()`. Its context is plain data: `actor.getPersistedSnapshot()` saves it as JSON.
  *
@@ -347,3 +338,5 @@ export const relayMachine = setup({
 
 /** The relay machine's type, for `machine.provide()` and inspection. */
 export type RelayMachine = typeof relayMachine;
+
+export type { RelayMachineConfig } from '../runtime/options.ts';

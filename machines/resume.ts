@@ -5,7 +5,7 @@
  * and the connection actors are left out, so `RESUME` dials afresh and restarts the timers of the restored state.
  */
 import type { Snapshot } from 'xstate';
-import { InvalidOptionError } from './errors.ts';
+import { InvalidOptionError } from '../core/errors.ts';
 import type { RelayInput } from './relayMachine.ts';
 
 /** The parts of a persisted machine snapshot these functions read. */

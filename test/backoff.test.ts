@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, isStableConnection } from '../machines/backoff.ts';
+import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, isStableConnection } from '../policies/backoff.ts';
 
 describe('backoff', () => {
   it('grows the ceiling exponentially and caps it', () => {

@@ -4,7 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { browserNetwork, browserTransport } from '../adapters/browserTransport.ts';
-import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../adapters/types.ts';
+import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../core/contract.ts';
 import { startTestRelay } from '../testkit/testRelay.ts';
 
 const WAIT_MS = 5000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DisconnectInfo } from '../adapters/types.ts';
-import { classifyClose } from '../machines/classify.ts';
+import type { DisconnectInfo } from '../core/contract.ts';
+import { classifyClose } from '../policies/classify.ts';
 
 const close = (code: number, extra: Partial<DisconnectInfo> = {}): DisconnectInfo => ({
   code,

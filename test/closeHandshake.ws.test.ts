@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket, type ClientOptions } from 'ws';
 import { wsTransport } from '../adapters/wsTransport.ts';
-import { NotOpenError, RelayFailedError } from '../machines/errors.ts';
+import { NotOpenError, RelayFailedError } from '../core/errors.ts';
 import { startTestRelay, type TestRelay } from '../testkit/testRelay.ts';
 import { expectNoLeaks, handleCounts, waitUntil } from './helpers.ts';
 import { cleanup, delays, relayTo, roundTrip } from './wsRig.ts';

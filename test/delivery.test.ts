@@ -4,7 +4,7 @@
  * under SimulatedClock for the pool, the loopback test relay for a single relay.
  */
 import { describe, expect, it } from 'vitest';
-import { MessageExpiredError, NotOpenError, type RelayActorsError } from '../machines/errors.ts';
+import { MessageExpiredError, NotOpenError, type RelayActorsError } from '../core/errors.ts';
 import { poolRig, settle } from './poolRig.ts';
 import { relayTo, server } from './wsRig.ts';
 

@@ -9,7 +9,7 @@ import {
   recordOutcome,
   recordRtt,
   successRatio,
-} from '../machines/health.ts';
+} from '../policies/health.ts';
 
 describe('health', () => {
   it('averages RTT with an EWMA', () => {

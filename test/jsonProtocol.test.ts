@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import { InvalidOptionError, ProtocolError } from '../machines/errors.ts';
+import { InvalidOptionError, ProtocolError } from '../core/errors.ts';
 
 const enc = new TextEncoder();
 

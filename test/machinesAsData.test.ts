@@ -6,13 +6,13 @@
 import { createActor, fromCallback, initialTransition, SimulatedClock, transition, type AnyEventObject } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import { memoryTransport } from '../adapters/memoryTransport.ts';
-import { createRelay, publicState, type Relay } from '../machines/createRelay.ts';
+import { memoryTransport } from '../testkit/memoryTransport.ts';
+import { createRelay, publicState, type Relay } from '../facades/createRelay.ts';
 import { poolMachine, poolState, type PoolMachineEvent } from '../machines/poolMachine.ts';
-import type { ConnectionInput } from '../machines/connection.ts';
-import type { ConnectionCommand, RelayMachineEvent } from '../machines/relayEvents.ts';
+import type { ConnectionInput } from '../runtime/connection.ts';
+import type { ConnectionCommand, RelayMachineEvent } from '../core/events.ts';
 import { relayMachine, type RelayMachineConfig } from '../machines/relayMachine.ts';
-import type { RelayEvent } from '../machines/telemetry.ts';
+import type { RelayEvent } from '../core/telemetry.ts';
 import { advance } from '../testkit/simulated.ts';
 
 const config: RelayMachineConfig = {

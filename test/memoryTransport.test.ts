@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { memoryTransport, type MemoryConnection, type MemoryTransport } from '../adapters/memoryTransport.ts';
-import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../adapters/types.ts';
+import { memoryTransport, type MemoryConnection, type MemoryTransport } from '../testkit/memoryTransport.ts';
+import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../core/contract.ts';
 
 type Ev =
   | { type: 'open' }

@@ -7,9 +7,9 @@ import { finalizeEvent, generateSecretKey, getEventHash, getPublicKey } from 'no
 import { afterEach, describe, expect, it } from 'vitest';
 import { nostrProtocol, type NostrEvent, type NostrFilter } from '../adapters/nostrProtocol.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
-import { createRelayPool, type RelayPool, type RelayPoolOptions } from '../machines/createRelayPool.ts';
-import { ProtocolError } from '../machines/errors.ts';
-import type { PoolEvent } from '../machines/telemetry.ts';
+import { createRelayPool, type RelayPool, type RelayPoolOptions } from '../facades/createRelayPool.ts';
+import { ProtocolError } from '../core/errors.ts';
+import type { PoolEvent } from '../core/telemetry.ts';
 import { startNostrRelay, type NostrTestRelay } from '../testkit/nostrRelay.ts';
 import { waitUntil } from './helpers.ts';
 

@@ -2,7 +2,7 @@
 import { finalizeEvent, generateSecretKey, getEventHash, getPublicKey, verifyEvent } from 'nostr-tools/pure';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { nostrProtocol, type NostrEvent, type NostrEventTemplate } from '../adapters/nostrProtocol.ts';
-import { InvalidOptionError, ProtocolError } from '../machines/errors.ts';
+import { InvalidOptionError, ProtocolError } from '../core/errors.ts';
 
 const secretKey = generateSecretKey();
 const enc = new TextEncoder();

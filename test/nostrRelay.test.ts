@@ -6,12 +6,12 @@ import { finalizeEvent, generateSecretKey, getEventHash } from 'nostr-tools/pure
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { nostrProtocol, type NostrEvent, type NostrEventTemplate } from '../adapters/nostrProtocol.ts';
-import type { Decoded, Transport } from '../adapters/types.ts';
+import type { Decoded, Transport } from '../core/contract.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
 import { createRelay } from '../index.ts';
-import { NackError, ProtocolError } from '../machines/errors.ts';
-import type { Inbound } from '../machines/runtime.ts';
-import type { RelayEvent } from '../machines/telemetry.ts';
+import { NackError, ProtocolError } from '../core/errors.ts';
+import type { Inbound } from '../runtime/relayRuntime.ts';
+import type { RelayEvent } from '../core/telemetry.ts';
 import { startNostrRelay, type NostrTestRelay, type NostrTestRelayOptions } from '../testkit/nostrRelay.ts';
 import { expectNoLeaks, handleCounts, waitUntil } from './helpers.ts';
 

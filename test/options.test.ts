@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import { memoryTransport } from '../adapters/memoryTransport.ts';
+import { memoryTransport } from '../testkit/memoryTransport.ts';
 import { createRelay as createRootRelay, createRelayPool as createRootPool } from '../index.ts';
-import { createRelay } from '../machines/createRelay.ts';
-import { createRelayPool } from '../machines/createRelayPool.ts';
-import { InvalidOptionError } from '../machines/errors.ts';
-import { realClock, type RelayOptions } from '../machines/options.ts';
+import { createRelay } from '../facades/createRelay.ts';
+import { createRelayPool } from '../facades/createRelayPool.ts';
+import { InvalidOptionError } from '../core/errors.ts';
+import { realClock, type RelayOptions } from '../runtime/options.ts';
 import { poolRig } from './poolRig.ts';
 
 const URL_ = 'ws://127.0.0.1:1';

@@ -1,9 +1,9 @@
 /** The outbox: bounded FIFO with a TTL per message, under SimulatedClock. */
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError, OutboxFullError, RelayActorsError, SessionTimeoutError } from '../machines/errors.ts';
-import { Outbox, resolveOutboxOptions, type OutboxItem } from '../machines/outbox.ts';
-import { createScheduler } from '../machines/scheduler.ts';
+import { InvalidOptionError, OutboxFullError, RelayActorsError, SessionTimeoutError } from '../core/errors.ts';
+import { Outbox, resolveOutboxOptions, type OutboxItem } from '../runtime/outbox.ts';
+import { createScheduler } from '../runtime/scheduler.ts';
 
 interface Item extends OutboxItem {
   name: string;

@@ -6,9 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
-import { createRelayPool, type RelayPool, type RelayPoolOptions } from '../machines/createRelayPool.ts';
-import type { RelayActorsError } from '../machines/errors.ts';
-import type { PoolEvent } from '../machines/telemetry.ts';
+import { createRelayPool, type RelayPool, type RelayPoolOptions } from '../facades/createRelayPool.ts';
+import type { RelayActorsError } from '../core/errors.ts';
+import type { PoolEvent } from '../core/telemetry.ts';
 import { startTestRelay, type TestRelay } from '../testkit/testRelay.ts';
 import { expectNoLeaks, handleCounts, waitUntil } from './helpers.ts';
 

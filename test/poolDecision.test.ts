@@ -9,7 +9,7 @@ import {
   type HealthNote,
   type PendingFacts,
   type WriteOutcome,
-} from '../machines/pool/decision.ts';
+} from '../policies/afterSend.ts';
 
 /** A current send, pool running, no reauth yet, within its ttl; acks slower than 2 s count against the relay. */
 const facts = (over: Partial<PendingFacts> = {}): PendingFacts => ({

@@ -3,7 +3,7 @@
  * online ⇄ offline → expired → online, stop from each, the outbox, failover and re-sends, relays added and removed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RelayActorsError } from '../machines/errors.ts';
+import type { RelayActorsError } from '../core/errors.ts';
 import { poolRig, settle, type PoolRig } from './poolRig.ts';
 
 const rigs: PoolRig[] = [];

@@ -7,7 +7,7 @@
 import { assign, setup, type SnapshotFrom } from 'xstate';
 import { adjacencyMapToArray, getAdjacencyMap, getShortestPaths } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
-import { isUsable } from '../machines/score.ts';
+import { isUsable } from '../policies/score.ts';
 import { poolRig, settle, type PoolRig } from './poolRig.ts';
 
 type ModelEventType = 'START' | 'UP_0' | 'UP_1' | 'DOWN_0' | 'DOWN_1' | 'SESSION_TIMEOUT' | 'STOP';

@@ -5,9 +5,9 @@
  */
 import { SimulatedClock } from 'xstate';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import { memoryTransport, type MemoryServer } from '../adapters/memoryTransport.ts';
-import { createRelayPool, type RelayPool, type RelayPoolOptions } from '../machines/createRelayPool.ts';
-import type { PoolEvent } from '../machines/telemetry.ts';
+import { memoryTransport, type MemoryServer } from '../testkit/memoryTransport.ts';
+import { createRelayPool, type RelayPool, type RelayPoolOptions } from '../facades/createRelayPool.ts';
+import type { PoolEvent } from '../core/telemetry.ts';
 import { advance } from '../testkit/simulated.ts';
 
 export type Msg = Record<string, unknown>;

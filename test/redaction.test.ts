@@ -6,15 +6,15 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import { memoryTransport } from '../adapters/memoryTransport.ts';
-import type { Transport, TransportSocket } from '../adapters/types.ts';
+import { memoryTransport } from '../testkit/memoryTransport.ts';
+import type { Transport, TransportSocket } from '../core/contract.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
-import { createRelay } from '../machines/createRelay.ts';
-import { createRelayPool } from '../machines/createRelayPool.ts';
-import { PublishFailedError, redactError, RelayActorsError } from '../machines/errors.ts';
-import { redactUrl, resolveRelayOptions, urlRedactor } from '../machines/options.ts';
-import { RelayRuntime } from '../machines/runtime.ts';
-import type { PoolEvent, RelayEvent } from '../machines/telemetry.ts';
+import { createRelay } from '../facades/createRelay.ts';
+import { createRelayPool } from '../facades/createRelayPool.ts';
+import { PublishFailedError, redactError, RelayActorsError } from '../core/errors.ts';
+import { redactUrl, resolveRelayOptions, urlRedactor } from '../runtime/options.ts';
+import { RelayRuntime } from '../runtime/relayRuntime.ts';
+import type { PoolEvent, RelayEvent } from '../core/telemetry.ts';
 import { startTestRelay } from '../testkit/testRelay.ts';
 import { cleanupAfterEach, waitUntil } from './helpers.ts';
 

@@ -4,11 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import type { Transport, TransportHandlers } from '../adapters/types.ts';
+import type { Transport, TransportHandlers } from '../core/contract.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
-import { backoffCeiling } from '../machines/backoff.ts';
-import { createRelay } from '../machines/createRelay.ts';
-import type { RelayOptions } from '../machines/options.ts';
+import { backoffCeiling } from '../policies/backoff.ts';
+import { createRelay } from '../facades/createRelay.ts';
+import type { RelayOptions } from '../runtime/options.ts';
 import { expectNoLeaks, handleCounts, waitUntil } from './helpers.ts';
 import { cleanup, delays, FAST, relayTo, roundTrip, server, type Msg } from './wsRig.ts';
 
@@ -238,8 +238,8 @@ describe('relay over real sockets', () => {
   it('wake (clock jump) reconnects at once with backoff reset', async () => {
     const s = await server();
     let jump = 0;
-    const { createWakeDetector } = await import('../machines/wake.ts');
-    const { realClock } = await import('../machines/options.ts');
+    const { createWakeDetector } = await import('../runtime/wake.ts');
+    const { realClock } = await import('../runtime/options.ts');
     const detector = createWakeDetector(realClock, { gap: 1000, checkEvery: 20 }, () => Date.now() + jump);
     const w = relayTo(s.url, {
       backoff: { base: 60_000, max: 60_000, factor: 2, stableAfter: 300 },

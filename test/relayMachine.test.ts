@@ -6,10 +6,10 @@
 import { SimulatedClock } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import { memoryTransport, type MemoryServer } from '../adapters/memoryTransport.ts';
-import { createRelay, type Relay } from '../machines/createRelay.ts';
-import type { RelayOptions } from '../machines/options.ts';
-import type { RelayEvent, RelayState } from '../machines/telemetry.ts';
+import { memoryTransport, type MemoryServer } from '../testkit/memoryTransport.ts';
+import { createRelay, type Relay } from '../facades/createRelay.ts';
+import type { RelayOptions } from '../runtime/options.ts';
+import type { RelayEvent, RelayState } from '../core/telemetry.ts';
 import { advance } from '../testkit/simulated.ts';
 
 const URL = 'ws://relay.test';

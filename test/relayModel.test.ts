@@ -7,9 +7,9 @@ import { SimulatedClock, createMachine, type SnapshotFrom } from 'xstate';
 import { adjacencyMapToArray, getAdjacencyMap, getShortestPaths } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import { memoryTransport, type MemoryServer } from '../adapters/memoryTransport.ts';
-import { createRelay, type Relay } from '../machines/createRelay.ts';
-import type { RelayState } from '../machines/telemetry.ts';
+import { memoryTransport, type MemoryServer } from '../testkit/memoryTransport.ts';
+import { createRelay, type Relay } from '../facades/createRelay.ts';
+import type { RelayState } from '../core/telemetry.ts';
 import { advance } from '../testkit/simulated.ts';
 
 type ModelEvent = { type: ModelEventType };

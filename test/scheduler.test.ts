@@ -1,6 +1,6 @@
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { createScheduler } from '../machines/scheduler.ts';
+import { createScheduler } from '../runtime/scheduler.ts';
 import { advance } from '../testkit/simulated.ts';
 
 describe('shared scheduler', () => {

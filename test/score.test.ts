@@ -1,7 +1,7 @@
 /** The health score: a pure function of state, RTT, success ratio and recent flaps, in [0, 1], with visible parts. */
 import { describe, expect, it } from 'vitest';
-import { initialHealth, recentFlaps, recordFlap } from '../machines/health.ts';
-import { DEFAULT_SCORE, isUsable, scoreRelay, type ScoreInput } from '../machines/score.ts';
+import { initialHealth, recentFlaps, recordFlap } from '../policies/health.ts';
+import { DEFAULT_SCORE, isUsable, scoreRelay, type ScoreInput } from '../policies/score.ts';
 
 const base: ScoreInput = { state: 'open', rttEwmaMs: 0, successRatio: 1, recentFlaps: 0 };
 

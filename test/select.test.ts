@@ -1,7 +1,7 @@
 /** Selection: ranking of usable relays and the primary with hysteresis. */
 import { describe, expect, it } from 'vitest';
-import { scoreRelay } from '../machines/score.ts';
-import { choosePrimary, rankUsable, type Candidate } from '../machines/select.ts';
+import { scoreRelay } from '../policies/score.ts';
+import { choosePrimary, rankUsable, type Candidate } from '../policies/select.ts';
 
 const c = (key: string, score: number, usable = true): Candidate => ({
   key,

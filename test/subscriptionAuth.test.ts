@@ -6,10 +6,10 @@
 import { finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { memoryTransport } from '../adapters/memoryTransport.ts';
+import { memoryTransport } from '../testkit/memoryTransport.ts';
 import { nostrProtocol, type NostrEvent, type NostrFilter } from '../adapters/nostrProtocol.ts';
-import { createRelayPool } from '../machines/createRelayPool.ts';
-import type { RelayActorsError } from '../machines/errors.ts';
+import { createRelayPool } from '../facades/createRelayPool.ts';
+import type { RelayActorsError } from '../core/errors.ts';
 import { advance } from '../testkit/simulated.ts';
 
 const sk = generateSecretKey();

@@ -3,7 +3,7 @@
  * `reset()` on a real loopback relay, `wsTransport()`, and the relay's close record and telemetry.
  */
 import { describe, expect, it } from 'vitest';
-import type { RelayEvent } from '../machines/telemetry.ts';
+import type { RelayEvent } from '../core/telemetry.ts';
 import { waitUntil } from './helpers.ts';
 import { relayTo, roundTrip, server } from './wsRig.ts';
 

@@ -5,9 +5,9 @@
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
-import { memoryTransport } from '../adapters/memoryTransport.ts';
-import { createRelay } from '../machines/createRelay.ts';
-import { WaitTimeoutError } from '../machines/errors.ts';
+import { memoryTransport } from '../testkit/memoryTransport.ts';
+import { createRelay } from '../facades/createRelay.ts';
+import { WaitTimeoutError } from '../core/errors.ts';
 import { poolRig } from './poolRig.ts';
 
 describe('waitFor', () => {

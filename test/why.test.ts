@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Cause, DisconnectInfo, LocalCloseCause, VerdictCode } from '../adapters/types.ts';
+import type { Cause, DisconnectInfo, LocalCloseCause, VerdictCode } from '../core/contract.ts';
 import { createRelayPool } from '../index.ts';
 import { InspectorFeed, type FeedItem } from '../inspector/index.ts';
-import { classifyClose } from '../machines/classify.ts';
-import { causeOf, explain, isVerdictCode, VERDICT_CODES } from '../machines/why.ts';
+import { classifyClose } from '../policies/classify.ts';
+import { causeOf, explain, isVerdictCode, VERDICT_CODES } from '../core/why.ts';
 import { startTestRelay } from '../testkit/index.ts';
 import { cleanupAfterEach, freePort, runNode, waitUntil } from './helpers.ts';
 

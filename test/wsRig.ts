@@ -6,9 +6,9 @@
 import { afterEach } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
 import { wsTransport } from '../adapters/wsTransport.ts';
-import { createRelay, type Relay } from '../machines/createRelay.ts';
-import type { RelayOptions } from '../machines/options.ts';
-import type { RelayEvent, RelayState } from '../machines/telemetry.ts';
+import { createRelay, type Relay } from '../facades/createRelay.ts';
+import type { RelayOptions } from '../runtime/options.ts';
+import type { RelayEvent, RelayState } from '../core/telemetry.ts';
 import { startTestRelay, type TestRelay } from '../testkit/testRelay.ts';
 import { waitUntil } from './helpers.ts';
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
-import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../adapters/types.ts';
+import type { DialOptions, DisconnectInfo, Frame, TransportHandlers, TransportSocket } from '../core/contract.ts';
 import { parseRetryAfter, wsTransport } from '../adapters/wsTransport.ts';
 import { startTestRelay } from '../testkit/testRelay.ts';
 

@@ -5,7 +5,7 @@
  */
 export * from './testRelay.ts';
 export * from './simulated.ts';
-export { memoryTransport } from '../adapters/memoryTransport.ts';
+export { memoryTransport } from './memoryTransport.ts';
 export type {
   MemoryClock,
   MemoryCloseInfo,
@@ -17,4 +17,4 @@ export type {
   MemoryTransportOptions,
   ReceivedFrame,
   RefuseOptions,
-} from '../adapters/memoryTransport.ts';
+} from './memoryTransport.ts';

@@ -5,10 +5,10 @@
 import type { Observable } from 'rxjs';
 import type { SimulatedClock } from 'xstate';
 import { jsonProtocol } from '../../adapters/jsonProtocol.ts';
-import type { MemoryTransport } from '../../adapters/memoryTransport.ts';
-import { createRelay } from '../../machines/createRelay.ts';
-import { createRelayPool } from '../../machines/createRelayPool.ts';
-import type { PoolEvent, RelayState } from '../../machines/telemetry.ts';
+import type { MemoryTransport } from '../../testkit/memoryTransport.ts';
+import { createRelay } from '../../facades/createRelay.ts';
+import { createRelayPool } from '../../facades/createRelayPool.ts';
+import type { PoolEvent, RelayState } from '../../core/telemetry.ts';
 
 type Msg = Record<string, unknown>;
 

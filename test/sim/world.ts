@@ -4,10 +4,10 @@
  * jitter comes from the schedule's seed.
  */
 import { SimulatedClock } from 'xstate';
-import { memoryTransport, type MemoryServer } from '../../adapters/memoryTransport.ts';
-import { silenceBound } from '../../machines/connection.ts';
-import type { RelayActorsError } from '../../machines/errors.ts';
-import type { PoolEvent, RelayState } from '../../machines/telemetry.ts';
+import { memoryTransport, type MemoryServer } from '../../testkit/memoryTransport.ts';
+import { silenceBound } from '../../runtime/connection.ts';
+import type { RelayActorsError } from '../../core/errors.ts';
+import type { PoolEvent, RelayState } from '../../core/telemetry.ts';
 import type { Action, Schedule } from './schedule.ts';
 import { HEARTBEAT, poolTarget, relayTarget, type SimTarget } from './targets.ts';
 

@@ -3,7 +3,7 @@
  * each with its own time to live. Nothing leaves silently: an entry leaves by being drained (and sent), by expiring
  * (its `expire` callback rejects the caller's promise) or by `rejectAll`.
  */
-import { InvalidOptionError, OutboxFullError, type RelayActorsError } from './errors.ts';
+import { InvalidOptionError, OutboxFullError, type RelayActorsError } from '../core/errors.ts';
 import { rejectUnknownKeys } from './options.ts';
 import type { Cancel, Scheduler } from './scheduler.ts';
 

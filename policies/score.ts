@@ -11,7 +11,7 @@
  * | success   | success ratio of recent attempts and operations                | 0 … 1          |
  * | stability | `1 − flapPenalty × flaps in the last flapWindowMs`, floored at 0 | 0 … 1        |
  */
-import type { RelayState } from './telemetry.ts';
+import type { RelayState } from '../core/telemetry.ts';
 
 /** What the score reads of a relay. */
 export interface ScoreInput {

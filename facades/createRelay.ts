@@ -3,7 +3,7 @@
  */
 import type { Observable } from 'rxjs';
 import { createActor, waitFor, type ActorRef, type SnapshotFrom } from 'xstate';
-import type { Frame } from '../adapters/types.ts';
+import type { Frame } from '../core/contract.ts';
 import {
   NotOpenError,
   ProtocolError,
@@ -14,10 +14,10 @@ import {
   StoppedError,
   InvalidOptionError,
   WaitTimeoutError,
-} from './errors.ts';
-import { withDelivery } from './delivery.ts';
-import { prepareSend } from './prepareSend.ts';
-import { successRatio } from './health.ts';
+} from '../core/errors.ts';
+import { withDelivery } from '../core/delivery.ts';
+import { prepareSend } from '../runtime/prepareSend.ts';
+import { successRatio } from '../policies/health.ts';
 import {
   checkCallOptions,
   redactUrl,
@@ -25,15 +25,15 @@ import {
   resolveRelayOptions,
   validateUrl,
   type RelayOptions,
-} from './options.ts';
-import { relayMachine, type RelayMachine, type RelayStateMeta } from './relayMachine.ts';
-import type { RelayEmitted, RelayMachineEvent } from './relayEvents.ts';
-import { resumableRelaySnapshot } from './resume.ts';
-import { registerRuntime, RelayRuntime, type Inbound } from './runtime.ts';
-import { InspectionBus } from './inspection.ts';
+} from '../runtime/options.ts';
+import { relayMachine, type RelayMachine, type RelayStateMeta } from '../machines/relayMachine.ts';
+import type { RelayEmitted, RelayMachineEvent } from '../core/events.ts';
+import { resumableRelaySnapshot } from '../machines/resume.ts';
+import { registerRuntime, RelayRuntime, type Inbound } from '../runtime/relayRuntime.ts';
+import { InspectionBus } from '../runtime/inspection.ts';
 import type { InspectionEvent } from 'xstate';
-import type { HealthSample, LastClose, RelayEvent, RelayState, RelayStatus } from './telemetry.ts';
-import { wakeDetector } from './wake.ts';
+import type { HealthSample, LastClose, RelayEvent, RelayState, RelayStatus } from '../core/telemetry.ts';
+import { wakeDetector } from '../runtime/wake.ts';
 
 /** The options `send` knows. */
 const SEND_OPTION_KEYS: ReadonlyArray<keyof SendOptions> = ['ack'];

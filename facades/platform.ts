@@ -3,15 +3,11 @@
  * bundlers) fill in the transport, the network signal and `jsonProtocol()` where the caller left them out, so
  * `import { createRelayPool } from 'relay-actors'` is right on either platform without choosing an entry.
  */
-import { createRelay as createCoreRelay, type Relay } from '../machines/createRelay.ts';
-import {
-  createRelayPool as createCorePool,
-  type RelayPool,
-  type RelayPoolOptions,
-} from '../machines/createRelayPool.ts';
-import type { NetworkSignal, RelayOptions } from '../machines/options.ts';
-import { jsonProtocol } from './jsonProtocol.ts';
-import type { Transport } from './types.ts';
+import { createRelay as createCoreRelay, type Relay } from './createRelay.ts';
+import { createRelayPool as createCorePool, type RelayPool, type RelayPoolOptions } from './createRelayPool.ts';
+import type { NetworkSignal, RelayOptions } from '../runtime/options.ts';
+import { jsonProtocol } from '../adapters/jsonProtocol.ts';
+import type { Transport } from '../core/contract.ts';
 
 /** The platform pieces an entry binds: a transport factory and, where the platform has one, a network signal. */
 export interface PlatformDefaults {

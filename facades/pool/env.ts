@@ -4,11 +4,11 @@
  */
 import { Subject } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
-import { InspectionBus } from '../inspection.ts';
-import { relayMachineConfig } from '../options.ts';
-import { poolMachine, poolState, type PoolMachine, type PoolState } from '../poolMachine.ts';
-import { clockNow } from '../scheduler.ts';
-import type { PoolEvent } from '../telemetry.ts';
+import { InspectionBus } from '../../runtime/inspection.ts';
+import { relayMachineConfig } from '../../runtime/options.ts';
+import { poolMachine, poolState, type PoolMachine, type PoolState } from '../../machines/poolMachine.ts';
+import { clockNow } from '../../runtime/scheduler.ts';
+import type { PoolEvent } from '../../core/telemetry.ts';
 import type { ResolvedPoolOptions } from './options.ts';
 
 /** A pool event as a part reports it: the time is stamped on emit. */

@@ -4,7 +4,7 @@
  * inspector stay plain data.
  */
 import { Subject } from 'rxjs';
-import type { Decoded, TransportSocket } from '../adapters/types.ts';
+import type { Decoded, TransportSocket } from '../core/contract.ts';
 import {
   AckTimeoutError,
   ConnectionLostError,
@@ -12,7 +12,7 @@ import {
   redactError,
   wrapError,
   type RelayActorsError,
-} from './errors.ts';
+} from '../core/errors.ts';
 import {
   initialHealth,
   recordAlive,
@@ -22,10 +22,10 @@ import {
   recordRtt,
   successRatio,
   type RelayHealth,
-} from './health.ts';
+} from '../policies/health.ts';
 import { urlRedactor, type ResolvedRelayOptions } from './options.ts';
 import { clockNow, sharedScheduler, type Cancel, type Scheduler } from './scheduler.ts';
-import type { HealthSample, RelayEvent, RelayEventInput, RelayState } from './telemetry.ts';
+import type { HealthSample, RelayEvent, RelayEventInput, RelayState } from '../core/telemetry.ts';
 
 /**
  * One inbound frame that means something to a subscriber: application data (with its id, subscription and

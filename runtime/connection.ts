@@ -8,14 +8,14 @@
  * socket can never reach a newer session.
  */
 import { fromCallback } from 'xstate';
-import type { DisconnectInfo, LocalCloseCause, TransportSocket } from '../adapters/types.ts';
-import { classifyClose } from './classify.ts';
-import { FrameTooLargeError, ProtocolError } from './errors.ts';
-import type { ConnectionCommand, RelayMachineEvent } from './relayEvents.ts';
-import { runtimeOf, type RelayRuntime } from './runtime.ts';
+import type { DisconnectInfo, LocalCloseCause, TransportSocket } from '../core/contract.ts';
+import { classifyClose } from '../policies/classify.ts';
+import { FrameTooLargeError, ProtocolError } from '../core/errors.ts';
+import type { ConnectionCommand, RelayMachineEvent } from '../core/events.ts';
+import { runtimeOf, type RelayRuntime } from './relayRuntime.ts';
 import type { Cancel } from './scheduler.ts';
 
-export type { ConnectionCommand } from './relayEvents.ts';
+export type { ConnectionCommand } from '../core/events.ts';
 
 /** Input of the connection actor: plain data. */
 export interface ConnectionInput {

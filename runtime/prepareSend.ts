@@ -3,8 +3,8 @@
  * reads, whether the send waits for an ack, and the errors when it cannot (`ENCODE`, `NO_ID`). One place, so both
  * paths refuse the same messages with the same words.
  */
-import type { Frame, Protocol } from '../adapters/types.ts';
-import { ProtocolError, RelayActorsError, wrapError } from './errors.ts';
+import type { Frame, Protocol } from '../core/contract.ts';
+import { ProtocolError, RelayActorsError, wrapError } from '../core/errors.ts';
 
 /** What preparing a send reads of a protocol. */
 type SendProtocol<Out> = Pick<Protocol<Out>, 'encode' | 'messageId' | 'acks'>;

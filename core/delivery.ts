@@ -7,6 +7,10 @@ import { MessageExpiredError, SessionTimeoutError, type Delivery, type RelayActo
 /**
  * `error` stating `delivery`: the error itself when it already does, else a copy (same class, code and fields;
  * the ttl and session-timeout errors re-worded for it). Errors shared by many sends are never changed in place.
+ *
+ * @example
+ * const error = withDelivery(new StoppedError('The pool'), 'not-sent');
+ * error.delivery; // 'not-sent'
  */
 export function withDelivery<E extends RelayActorsError>(error: E, delivery: Delivery): E {
   if (error.delivery === delivery) return error;

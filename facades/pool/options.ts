@@ -2,7 +2,7 @@
  * The pool's options: every default in one {@link DEFAULT_POOL}, and {@link resolvePoolOptions}, the one place that
  * validates them (with the pool's own names in errors).
  */
-import { InvalidOptionError } from '../errors.ts';
+import { InvalidOptionError } from '../../core/errors.ts';
 import {
   rejectUnknownKeys,
   RELAY_OPTION_KEYS,
@@ -10,11 +10,11 @@ import {
   validateUrl,
   type RelayOptions,
   type ResolvedRelayOptions,
-} from '../options.ts';
-import { DEFAULT_OUTBOX, resolveOutboxOptions, type OutboxOptions } from '../outbox.ts';
-import { DEFAULT_SCORE, type ScoreOptions } from '../score.ts';
-import { DEFAULT_SELECTION, type SelectionOptions } from '../select.ts';
-import type { Protocol } from '../../adapters/types.ts';
+} from '../../runtime/options.ts';
+import { DEFAULT_OUTBOX, resolveOutboxOptions, type OutboxOptions } from '../../runtime/outbox.ts';
+import { DEFAULT_SCORE, type ScoreOptions } from '../../policies/score.ts';
+import { DEFAULT_SELECTION, type SelectionOptions } from '../../policies/select.ts';
+import type { Protocol } from '../../core/contract.ts';
 import type { PoolSendOptions, PoolSubscribeOptions, RelayPoolOptions } from './types.ts';
 
 /**

@@ -9,7 +9,14 @@
  * a delay is set; client→server writes are recorded synchronously. Client handlers are never called
  * synchronously from `connect()` or from any socket method.
  */
-import type { DialOptions, DisconnectInfo, Frame, Transport, TransportHandlers, TransportSocket } from './types.ts';
+import type {
+  DialOptions,
+  DisconnectInfo,
+  Frame,
+  Transport,
+  TransportHandlers,
+  TransportSocket,
+} from '../core/contract.ts';
 
 /** A timer source: XState's `SimulatedClock` fits, as does `{ setTimeout, clearTimeout }` of the platform. */
 export interface MemoryClock {

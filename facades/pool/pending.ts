@@ -3,10 +3,10 @@
  * refused it, and the caller's promise. The delivery creates and settles them; the outbox holds them while no relay
  * is usable.
  */
-import type { Frame } from '../../adapters/types.ts';
-import type { RelayActorsError } from '../errors.ts';
-import type { OutboxItem } from '../outbox.ts';
-import type { PreparedSend } from '../prepareSend.ts';
+import type { Frame } from '../../core/contract.ts';
+import type { RelayActorsError } from '../../core/errors.ts';
+import type { OutboxItem } from '../../runtime/outbox.ts';
+import type { PreparedSend } from '../../runtime/prepareSend.ts';
 
 /**
  * UTF-8 size of a frame, without Node's Buffer (the core bundles for browsers).

@@ -5,11 +5,11 @@
  * authentication gets one reauth per connection; one that refuses it again is dropped from it.
  */
 import { Observable, Subject, type Subscriber, type TeardownLogic } from 'rxjs';
-import type { Frame } from '../../adapters/types.ts';
-import { InvalidOptionError, ProtocolError, StoppedError } from '../errors.ts';
-import { RecentIds } from '../idSet.ts';
-import { checkCallOptions, redactUrl, validateUrl } from '../options.ts';
-import type { Inbound } from '../runtime.ts';
+import type { Frame } from '../../core/contract.ts';
+import { InvalidOptionError, ProtocolError, StoppedError } from '../../core/errors.ts';
+import { RecentIds } from '../../runtime/idSet.ts';
+import { checkCallOptions, redactUrl, validateUrl } from '../../runtime/options.ts';
+import type { Inbound } from '../../runtime/relayRuntime.ts';
 import type { PoolEnv } from './env.ts';
 import { SUBSCRIBE_OPTION_KEYS } from './options.ts';
 import { reauthenticate } from './reauth.ts';

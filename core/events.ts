@@ -4,7 +4,7 @@
  * them with the clock time (and, for a loss, the jitter of the next backoff), so the machine itself never reads a
  * clock or a random source.
  */
-import type { CloseVerdict, DisconnectInfo, LocalCloseCause } from '../adapters/types.ts';
+import type { CloseVerdict, DisconnectInfo, LocalCloseCause } from './contract.ts';
 import type { LastClose } from './telemetry.ts';
 
 /**

@@ -14,12 +14,18 @@ import {
   SessionTimeoutError,
   StoppedError,
   wrapError,
-} from '../errors.ts';
-import { withDelivery } from '../delivery.ts';
-import { Outbox } from '../outbox.ts';
-import { encodeMessage, prepareSend } from '../prepareSend.ts';
-import { sharedScheduler } from '../scheduler.ts';
-import { decideAfter, type Decision, type HealthNote, type PendingFacts, type WriteOutcome } from './decision.ts';
+} from '../../core/errors.ts';
+import { withDelivery } from '../../core/delivery.ts';
+import { Outbox } from '../../runtime/outbox.ts';
+import { encodeMessage, prepareSend } from '../../runtime/prepareSend.ts';
+import { sharedScheduler } from '../../runtime/scheduler.ts';
+import {
+  decideAfter,
+  type Decision,
+  type HealthNote,
+  type PendingFacts,
+  type WriteOutcome,
+} from '../../policies/afterSend.ts';
 import type { PoolEnv } from './env.ts';
 import { Pending, type ExpiryListener } from './pending.ts';
 import type { Ranking } from './ranking.ts';

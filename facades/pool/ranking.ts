@@ -3,10 +3,10 @@
  * the pool's `health$` samples. The primary is owned here; the data path reads it from here.
  */
 import { Subject } from 'rxjs';
-import { recentFlaps, successRatio } from '../health.ts';
-import { scoreRelay, type RelayScore, type ScoreOptions } from '../score.ts';
-import { choosePrimary, type PrimaryReason } from '../select.ts';
-import type { PoolRelayHealth } from '../telemetry.ts';
+import { recentFlaps, successRatio } from '../../policies/health.ts';
+import { scoreRelay, type RelayScore, type ScoreOptions } from '../../policies/score.ts';
+import { choosePrimary, type PrimaryReason } from '../../policies/select.ts';
+import type { PoolRelayHealth } from '../../core/telemetry.ts';
 import type { PoolEnv } from './env.ts';
 import type { Member, Roster } from './roster.ts';
 

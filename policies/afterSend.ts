@@ -4,7 +4,7 @@
  * the next relay at once.) A pure function of the outcome and a few facts about the send; the
  * delivery carries the decision out. The whole policy is the table in {@link decideAfter}.
  */
-import type { RejectionAction } from '../../adapters/types.ts';
+import type { RejectionAction } from '../core/contract.ts';
 
 /** How the wait for the answer to one write of a pending send ended. */
 export type WriteOutcome =

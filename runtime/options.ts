@@ -2,11 +2,10 @@
  * Options of one relay, their defaults (written once, here) and their validation. Bad options throw an
  * {@link InvalidOptionError} naming the option.
  */
-import type { RelayMachineConfig } from './relayMachine.ts';
-import type { CloseVerdict, DisconnectInfo, Protocol, Transport } from '../adapters/types.ts';
-import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
-import type { Classifier } from './classify.ts';
-import { InvalidOptionError } from './errors.ts';
+import type { CloseVerdict, DisconnectInfo, Protocol, Transport } from '../core/contract.ts';
+import { DEFAULT_BACKOFF, type BackoffOptions } from '../policies/backoff.ts';
+import type { Classifier } from '../policies/classify.ts';
+import { InvalidOptionError } from '../core/errors.ts';
 import type { Clock } from './scheduler.ts';
 import type { InspectionEvent, Snapshot } from 'xstate';
 
@@ -503,6 +502,16 @@ export function resolveRelayOptions<Out, In>(
     random: fn('random', options.random) ?? Math.random,
     id: options.id ?? `relay:${redactUrl(url)}`,
   };
+}
+
+/** The settings the machine's guards and delays read: plain numbers, shared by reference between relays. */
+export interface RelayMachineConfig {
+  connectTimeout: number;
+  handshakeTimeout: number;
+  /** Dials since the last stable connection before giving up; null: never. */
+  maxAttempts: number | null;
+  backoff: BackoffOptions;
+  heartbeat: { enabled: boolean; maxMissed: number };
 }
 
 /**

@@ -11,12 +11,12 @@
  */
 import type { Observable } from 'rxjs';
 import { waitFor, type Actor, type InspectionEvent } from 'xstate';
-import { withDelivery } from './delivery.ts';
-import { SessionTimeoutError, StoppedError, UnknownRelayError, WaitTimeoutError } from './errors.ts';
-import { checkCallOptions, redactUrl } from './options.ts';
-import { poolState, type PoolMachine, type PoolState } from './poolMachine.ts';
-import type { PoolEvent, PoolRelayHealth, PoolStatus } from './telemetry.ts';
-import { wakeDetector } from './wake.ts';
+import { withDelivery } from '../core/delivery.ts';
+import { SessionTimeoutError, StoppedError, UnknownRelayError, WaitTimeoutError } from '../core/errors.ts';
+import { checkCallOptions, redactUrl } from '../runtime/options.ts';
+import { poolState, type PoolMachine, type PoolState } from '../machines/poolMachine.ts';
+import type { PoolEvent, PoolRelayHealth, PoolStatus } from '../core/telemetry.ts';
+import { wakeDetector } from '../runtime/wake.ts';
 import type { Relay } from './createRelay.ts';
 import { PoolControl } from './pool/control.ts';
 import { PoolEnv } from './pool/env.ts';

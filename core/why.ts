@@ -13,7 +13,7 @@ import type {
   LocalCloseCause,
   ProtocolCloseCause,
   VerdictCode,
-} from '../adapters/types.ts';
+} from './contract.ts';
 
 /** Every {@link VerdictCode} with what it means: the closed list, in a form code can check against. */
 export const VERDICT_CODES: Readonly<Record<VerdictCode, string>> = {

@@ -4,10 +4,10 @@
  * is usable and who is primary; a relay opened a new connection → re-subscribe; a relay stopped being usable → its
  * unacked sends move on. The coordinator says replay or expire the outbox → the delivery does.
  */
-import { isUsable } from '../score.ts';
-import type { PoolEmitted } from '../poolMachine.ts';
-import type { Inbound } from '../runtime.ts';
-import type { RelayEvent } from '../telemetry.ts';
+import { isUsable } from '../../policies/score.ts';
+import type { PoolEmitted } from '../../machines/poolMachine.ts';
+import type { Inbound } from '../../runtime/relayRuntime.ts';
+import type { RelayEvent } from '../../core/telemetry.ts';
 import { Delivery } from './delivery.ts';
 import type { PoolEnv } from './env.ts';
 import { Ranking } from './ranking.ts';

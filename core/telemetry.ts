@@ -1,7 +1,7 @@
 /**
  * Telemetry shapes: what `events$`, `health$` and `status()` carry. All plain, serialisable data.
  */
-import type { CloseVerdict, DisconnectInfo } from '../adapters/types.ts';
+import type { CloseVerdict, DisconnectInfo } from './contract.ts';
 import type { RelayActorsError } from './errors.ts';
 
 /** Public relay states (the inspector shows these names). */

@@ -10,8 +10,8 @@ import type {
   LocalCloseCause,
   Protocol,
   VerdictCode,
-} from '../adapters/types.ts';
-import { isVerdictCode } from './why.ts';
+} from '../core/contract.ts';
+import { isVerdictCode } from '../core/why.ts';
 
 /** Upgrade statuses that mean "this will not work by retrying". */
 export const FATAL_UPGRADE_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 426]);

@@ -4,14 +4,14 @@
  */
 import type { InspectionEvent, Actor } from 'xstate';
 import type { Observable } from 'rxjs';
-import type { Protocol } from '../../adapters/types.ts';
+import type { Protocol } from '../../core/contract.ts';
 import type { Relay } from '../createRelay.ts';
-import type { RelayOptions } from '../options.ts';
-import type { OutboxOptions } from '../outbox.ts';
-import type { PoolMachine, PoolState } from '../poolMachine.ts';
-import type { ScoreOptions } from '../score.ts';
-import type { SelectionOptions } from '../select.ts';
-import type { PoolEvent, PoolRelayHealth, PoolStatus } from '../telemetry.ts';
+import type { RelayOptions } from '../../runtime/options.ts';
+import type { OutboxOptions } from '../../runtime/outbox.ts';
+import type { PoolMachine, PoolState } from '../../machines/poolMachine.ts';
+import type { ScoreOptions } from '../../policies/score.ts';
+import type { SelectionOptions } from '../../policies/select.ts';
+import type { PoolEvent, PoolRelayHealth, PoolStatus } from '../../core/telemetry.ts';
 
 /** Options of `createRelayPool`. Relay options (heartbeat, backoff, timeouts, ...) apply to every relay. */
 export interface RelayPoolOptions<Out = unknown, In = unknown, Req = unknown> extends Omit<
