@@ -67,4 +67,19 @@ describe('a slow or failing primary', () => {
     expect(r.pool.status().primary).toBe(r.urls[1 - slow]);
     await r.pool.stop();
   });
+
+  it('a slow ack that moves the primary settles its message first: it is not re-sent to the new primary', async () => {
+    const r = poolRig(2, { ackTimeout: 10_000, heartbeat: false });
+    r.pool.start();
+    await r.until(() => r.pool.status().relays.every((x) => x.state === 'open'), 1000);
+    const slow = r.urls.indexOf(r.pool.status().primary!);
+    r.servers[slow]!.delay(2500);
+    let outcome = 'pending';
+    void r.pool.send({ type: 'post', id: 'm1' }, { ack: true }).then(() => (outcome = 'resolved'));
+    await r.tick(3000);
+    expect(outcome).toBe('resolved');
+    expect(r.pool.status().primary).toBe(r.urls[1 - slow]);
+    expect(r.received(1 - slow)).toEqual([]);
+    await r.pool.stop();
+  });
 });

@@ -252,6 +252,11 @@ export class Delivery<Out, In> implements ExpiryListener<Out> {
       m.inflight.delete(p);
       p.relay = null;
     }
+    if (decision.kind === 'settle-ok') {
+      // Settled first: a slow ack re-ranks, and a message still in flight on `m` would follow the primary again.
+      this.settle(p);
+      return noteHealth(m, decision.health);
+    }
     noteHealth(m, decision.health);
     this.carryOut(decision, p, m, error);
   }
