@@ -98,7 +98,16 @@ class PoolHandle<Out, In, Req> implements RelayPool<Out, In, Req> {
     if (shared.network)
       this.cleanups.push(shared.network.subscribe((online) => online && env.actor.send({ type: 'ONLINE' })));
     env.actor.send({ type: 'START' });
+    if (env.restored) this.resume();
     return this;
+  }
+
+  /** A restored pool starts the session timer and the relays' sockets and backoffs its snapshot could not hold. */
+  private resume(): void {
+    const { env, control } = this;
+    env.actor.send({ type: 'RESUME' });
+    const { random } = env.options.shared;
+    for (const m of control.roster.members()) m.relay.actor.send({ type: 'RESUME', at: env.now(), jitter: random() });
   }
 
   stop(): Promise<void> {

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { jsonProtocol } from '../adapters/jsonProtocol.ts';
 import { memoryTransport } from '../testkit/memoryTransport.ts';
 import { createRelay, publicState, type Relay } from '../facades/createRelay.ts';
+import { createRelayPool, type RelayPool } from '../facades/createRelayPool.ts';
 import { poolMachine, poolState, type PoolMachineEvent } from '../machines/poolMachine.ts';
 import type { ConnectionInput } from '../runtime/connection.ts';
 import type { ConnectionCommand, RelayMachineEvent } from '../core/events.ts';
@@ -301,6 +302,94 @@ describe('save → JSON → restore', () => {
     expect(() => rig.relay({ snapshot: other })).toThrow(/snapshot of relay ws:\/\/other.test/);
     const stopped = JSON.parse(JSON.stringify(first.actor.getPersistedSnapshot())) as unknown;
     expect(() => rig.relay({ snapshot: stopped })).toThrow(/only a running one resumes/);
+  });
+});
+
+describe('save → JSON → restore (pool)', () => {
+  const A = 'ws://a.test';
+  const B = 'ws://b.test';
+  function poolRig() {
+    const clock = new SimulatedClock();
+    const mem = memoryTransport({ clock });
+    const servers = { a: mem.server(A), b: mem.server(B) };
+    const options = {
+      relays: [A, B],
+      transport: mem,
+      protocol: jsonProtocol(),
+      clock,
+      wake: false as const,
+      random: () => 0.5,
+      closeTimeout: 0,
+      sessionTimeout: 5000,
+      heartbeat: { interval: 1000, timeout: 500, maxMissed: 2 },
+      backoff: { base: 1000, factor: 2, max: 8000, stableAfter: 5000 },
+    };
+    const pool = (extra: { snapshot?: unknown; relays?: string[] } = {}) => {
+      const p = createRelayPool<Record<string, unknown>, Record<string, unknown>>({ ...options, ...extra } as never);
+      pools.push(p);
+      return p;
+    };
+    const tick = async (ms: number) => {
+      for (let t = 0; t < ms; t += 10) {
+        advance(clock, 10, 10);
+        await settle();
+      }
+    };
+    return { servers, pool, tick };
+  }
+  const pools: RelayPool[] = [];
+  afterEach(async () => {
+    for (const p of pools.splice(0)) await p.stop();
+  });
+
+  it('a running pool with subscribers is saved as JSON and resumes: same facts, relays dial again, traffic flows', async () => {
+    const rig = poolRig();
+    const first = rig.pool().start();
+    first.events$.subscribe(() => {});
+    first.health$.subscribe(() => {});
+    first.messages$.subscribe(() => {});
+    await first.waitFor('online', 1000);
+    await settle();
+    rig.servers.b.closeAll(1011, 'restart');
+    await settle();
+    await rig.tick(600);
+    const before = first.status();
+    expect(before.relays.map((r) => r.state)).toEqual(['open', 'open']);
+    const saved = JSON.parse(JSON.stringify(first.actor.getPersistedSnapshot())) as unknown;
+    await first.stop();
+
+    const restored = rig.pool({ snapshot: saved });
+    expect(restored.actor.getSnapshot().context.relays).toEqual(['relay:ws://a.test/', 'relay:ws://b.test/']);
+    restored.start();
+    await restored.waitFor('online', 1000);
+    await settle();
+    const after = restored.status();
+    expect(after.relays.map((r) => r.state)).toEqual(['open', 'open']);
+    expect(after.relays[1]!.lastClose).toMatchObject({ code: 1011 });
+    const sessions = after.relays.map((r) => restored.relay(r.url)!.actor.getSnapshot().context.session);
+    expect(sessions).toEqual([2, 3]);
+    const got = new Promise((resolve) => restored.messages$.subscribe(resolve));
+    rig.servers.a.onMessage((data, conn) => conn.send(String(data)));
+    rig.servers.b.onMessage((data, conn) => conn.send(String(data)));
+    await restored.send({ type: 'echo', n: 2 });
+    expect(await got).toEqual({ type: 'echo', n: 2 });
+  });
+
+  it('a pool saved offline restarts its session timer; a snapshot naming a relay the pool lacks is refused', async () => {
+    const rig = poolRig();
+    rig.servers.a.refuse();
+    rig.servers.b.refuse();
+    const first = rig.pool().start();
+    await settle();
+    expect(first.status().state).toBe('offline');
+    const saved = JSON.parse(JSON.stringify(first.actor.getPersistedSnapshot())) as unknown;
+    await first.stop();
+    expect(() => rig.pool({ snapshot: saved, relays: [A] })).toThrow(/relay:ws:\/\/b.test\/, which is not among/);
+    const restored = rig.pool({ snapshot: saved }).start();
+    await rig.tick(4900);
+    expect(restored.status().state).toBe('offline');
+    await rig.tick(200);
+    expect(restored.status().state).toBe('expired');
   });
 });
 

@@ -37,6 +37,8 @@ export const DEFAULT_POOL = Object.freeze({
   dedupeWindow: 10_000,
   /** System id of the coordinator actor. */
   id: 'pool',
+  /** A saved pool snapshot to resume from: none. */
+  snapshot: undefined,
 }) satisfies { [K in Exclude<keyof RelayPoolOptions, keyof RelayOptions> | 'id']-?: unknown };
 
 /** Every top-level option of a pool: its own and the shared relay options. */
@@ -67,6 +69,8 @@ export interface ResolvedPoolOptions<Out, In, Req> {
   dedupeWindow: number;
   /** System id of the coordinator actor. */
   id: string;
+  /** A saved pool snapshot to resume from, as given (checked when the pool is built). */
+  snapshot: unknown;
 }
 
 /**
@@ -93,6 +97,7 @@ export function resolvePoolOptions<Out, In, Req>(
     sessionTimeout,
     dedupeWindow,
     id = DEFAULT_POOL.id,
+    snapshot,
     ...rest
   } = options;
   if (!Array.isArray(relays)) throw new InvalidOptionError('relays', 'expected an array of ws:// or wss:// URLs');
@@ -110,6 +115,7 @@ export function resolvePoolOptions<Out, In, Req>(
     sessionTimeout: checkSessionTimeout(sessionTimeout ?? DEFAULT_POOL.sessionTimeout),
     dedupeWindow: checkDedupeWindow(dedupeWindow ?? DEFAULT_POOL.dedupeWindow),
     id,
+    snapshot,
   };
   for (const url of relays) validateUrl(url);
   return resolved;

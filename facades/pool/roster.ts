@@ -18,18 +18,11 @@ import type { RelayEvent } from '../../core/telemetry.ts';
 import type { PoolEnv } from './env.ts';
 import type { Pending } from './pending.ts';
 import { idleScore } from './ranking.ts';
+import { childId, relayKey } from './ids.ts';
+
+export { relayKey } from './ids.ts';
 
 type ChildRef = ActorRef<SnapshotFrom<RelayMachine>, RelayMachineEvent, RelayEmitted>;
-
-/**
- * Normalises a URL for identity (`ws://h:1` and `ws://h:1/` are one relay).
- *
- * @example
- * relayKey('ws://h:1'); // 'ws://h:1/'
- */
-export function relayKey(url: string): string {
-  return new URL(url).href;
-}
 
 /**
  * One relay of the pool. A class, so its behaviour lives on the prototype (heap per relay is a benchmarked
@@ -180,12 +173,12 @@ export class Roster<Out, In> {
   /** The runtime, the coordinator's child and the facade of a new relay. */
   private build(url: string, key: string): Member<Out, In> {
     const { env } = this;
-    let id = `relay:${redactUrl(key)}`;
-    for (let n = 2; this.byId.has(id); n++) id = `relay:${redactUrl(key)}#${n}`;
+    const id = childId(key, (x) => this.byId.has(x));
     const resolved = resolveRelayOptions(url, { ...env.options.relayOptions, id, wake: false });
     const rt = new RelayRuntime<Out, In>(url, redactUrl(url), resolved);
     const unregister = registerRuntime(env.actor.system, id, rt);
-    env.actor.send({ type: 'ADD_RELAY', id, url: rt.url });
+    // A relay of a restored snapshot is the coordinator's child already.
+    if (!env.actor.getSnapshot().children[id]) env.actor.send({ type: 'ADD_RELAY', id, url: rt.url });
     const ref = env.actor.getSnapshot().children[id] as unknown as ChildRef;
     const m = new Member<Out, In>(id, key, rt, idleScore(env.options.score));
     m.relay = relayFacade<Out, In>(rt, ref, env.bus.events$, m);

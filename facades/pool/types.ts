@@ -2,7 +2,7 @@
  * The pool's public types: its options, per-call options, and the `RelayPool` it returns. `createRelayPool.ts`
  * re-exports them; the parts under `pool/` import them from here.
  */
-import type { InspectionEvent, Actor } from 'xstate';
+import type { InspectionEvent, Actor, Snapshot } from 'xstate';
 import type { Observable } from 'rxjs';
 import type { Protocol } from '../../core/contract.ts';
 import type { Relay } from '../createRelay.ts';
@@ -16,7 +16,7 @@ import type { PoolEvent, PoolRelayHealth, PoolStatus } from '../../core/telemetr
 /** Options of `createRelayPool`. Relay options (heartbeat, backoff, timeouts, ...) apply to every relay. */
 export interface RelayPoolOptions<Out = unknown, In = unknown, Req = unknown> extends Omit<
   RelayOptions<Out, In>,
-  'id' | 'protocol'
+  'id' | 'protocol' | 'snapshot'
 > {
   /** Relay URLs to start with (more with `addRelay`). Duplicates are ignored. Default none. */
   relays?: string[];
@@ -34,6 +34,12 @@ export interface RelayPoolOptions<Out = unknown, In = unknown, Req = unknown> ex
   dedupeWindow?: number;
   /** System id of the coordinator actor. Default `pool`. */
   id?: string;
+  /**
+   * A snapshot saved with `pool.actor.getPersistedSnapshot()` (JSON round trips welcome) to resume from: the pool and
+   * each relay keep their facts (attempts, sessions, last closes, the primary) and on `start()` the relays dial
+   * again. Every relay of the snapshot must be in `relays` (a snapshot holds no credentials). Default none.
+   */
+  snapshot?: Snapshot<unknown>;
 }
 
 /** Per-send options of a pool. */
