@@ -4,7 +4,7 @@
  * (with a {@link VerdictCode} from a closed list), and {@link explain} words the two as one short line. The
  * inspector (feed and page), the CLI and the README all show this wording; nothing else words a loss.
  *
- * Core vocabulary: it imports nothing but the types of `adapters/types.ts`, so adapters and machines can use it.
+ * Core vocabulary: it imports nothing but the types of `contract.ts`, so adapters and machines can use it.
  */
 import type {
   Cause,
