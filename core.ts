@@ -18,7 +18,6 @@ export {
 export type { BackoffOptions } from './policies/backoff.ts';
 export type { Clock } from './runtime/scheduler.ts';
 export type { HeartbeatOptions, NetworkSignal, ReconnectInfo, RelayOptions, WakeOptions } from './runtime/options.ts';
-export { redactUrl } from './runtime/options.ts';
 export type { ScoreOptions } from './policies/score.ts';
 export type { SelectionOptions } from './policies/select.ts';
 export type { OutboxOptions } from './runtime/outbox.ts';
@@ -39,13 +38,43 @@ export {
   type PoolEmitted,
   type PoolState,
 } from './machines/poolMachine.ts';
-export type * from './core/events.ts';
+export type { RelayMachineEvent, RelayEmitted } from './core/events.ts';
 // Why: the one classifier and the one wording.
 export { classifyClose, type Classifier } from './policies/classify.ts';
 export { causeOf, explain } from './core/why.ts';
 // The vocabulary: errors, telemetry, the transport and protocol contract.
-export * from './core/errors.ts';
-export type * from './core/telemetry.ts';
+export {
+  RelayActorsError,
+  InvalidOptionError,
+  NotOpenError,
+  StoppedError,
+  RelayFailedError,
+  ProtocolError,
+  FrameTooLargeError,
+  SendFailedError,
+  AckTimeoutError,
+  NackError,
+  ConnectionLostError,
+  OutboxFullError,
+  MessageExpiredError,
+  SessionTimeoutError,
+  PublishFailedError,
+  UnknownRelayError,
+  WaitTimeoutError,
+  type Delivery,
+  type ErrorCode,
+} from './core/errors.ts';
+export type {
+  RelayState,
+  LastClose,
+  HeartbeatMode,
+  RelayStatus,
+  HealthSample,
+  RelayEvent,
+  PoolRelayHealth,
+  PoolStatus,
+  PoolEvent,
+} from './core/telemetry.ts';
 export type * from './core/contract.ts';
 // Adapters that run anywhere.
 export { browserTransport, browserNetwork } from './adapters/browserTransport.ts';

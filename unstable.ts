@@ -19,6 +19,9 @@ export * from './policies/health.ts';
 export { FATAL_CLOSE_CODES, FATAL_UPGRADE_STATUSES, type ClassifyContext } from './policies/classify.ts';
 export { VERDICT_CODES, isVerdictCode } from './core/why.ts';
 export { withDelivery } from './core/delivery.ts';
+export { redactError, wrapError } from './core/errors.ts';
+export type { RelayEventInput } from './core/telemetry.ts';
+export type { ConnectionCommand } from './core/events.ts';
 export { Outbox, DEFAULT_OUTBOX, resolveOutboxOptions, type OutboxItem } from './runtime/outbox.ts';
 export { RecentIds } from './runtime/idSet.ts';
 export { InspectionBus } from './runtime/inspection.ts';
@@ -29,6 +32,7 @@ export {
   DEFAULT_HEARTBEAT,
   DEFAULT_RELAY_OPTIONS,
   DEFAULT_WAKE,
+  redactUrl,
   relayMachineConfig,
   resolveRelayOptions,
   type ResolvedRelayOptions,

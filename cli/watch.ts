@@ -7,8 +7,8 @@
  * failed or unreachable), or at once when every relay is `failed` (nothing will retry); 2 for bad arguments.
  */
 import { parseArgs } from 'node:util';
-import { createRelayPool, jsonProtocol, nostrProtocol, redactUrl, type RelayPool } from '../index.ts';
-import { validateUrl } from '../runtime/options.ts';
+import { createRelayPool, jsonProtocol, nostrProtocol, type RelayPool } from '../index.ts';
+import { redactUrl, validateUrl } from '../runtime/options.ts';
 import { serveInspector, type InspectorServer } from '../inspector/index.ts';
 import type { DisconnectInfo, Protocol } from '../core/contract.ts';
 import type { LastClose, PoolEvent, PoolStatus } from '../core/telemetry.ts';
