@@ -12,7 +12,7 @@ import { redactUrl, resolveRelayOptions, validateUrl } from '../../runtime/optio
 import type { RelayMachine } from '../../machines/relayMachine.ts';
 import type { RelayEmitted, RelayMachineEvent } from '../../core/events.ts';
 import { registerRuntime, RelayRuntime, type Inbound } from '../../runtime/relayRuntime.ts';
-import { isUsable, type RelayScore } from '../../policies/score.ts';
+import type { RelayScore } from '../../policies/score.ts';
 import type { Candidate } from '../../policies/select.ts';
 import type { RelayEvent } from '../../core/telemetry.ts';
 import type { PoolEnv } from './env.ts';
@@ -59,9 +59,9 @@ export class Member<Out = unknown, In = unknown> implements RelayLifecycle {
     this.candidate = { key, usable: false, score };
   }
 
-  /** Whether it can take traffic now: in the pool, `open` or `degraded`, with a socket. */
+  /** Whether it can take traffic now: in the pool, in a state the machine tags `usable`, with a socket. */
   usable(): boolean {
-    return !this.removed && isUsable(this.rt.state) && this.rt.socket !== null;
+    return !this.removed && this.rt.socket !== null && this.relay.actor.getSnapshot().hasTag('usable');
   }
 
   /** Connections the relay has opened: its machine counts them. */
