@@ -69,75 +69,94 @@ export function browserTransport(options: BrowserTransportOptions = {}): Transpo
             'Pass one with browserTransport({ WebSocket }) or use wsTransport() on Node.',
         );
       }
-      return dialBrowser(WebSocketClass, url, handlers, dialOptions ?? {});
+      const dial = dialOptions ?? {};
+      return new BrowserSocket(url, handlers, dial.maxPayload, () =>
+        openWebSocket(WebSocketClass, url, dial.protocols),
+      );
     },
   };
 }
 
-function dialBrowser(
-  WebSocketClass: typeof globalThis.WebSocket,
-  url: string,
-  handlers: TransportHandlers,
-  dial: DialOptions,
-): TransportSocket {
-  let ws: WebSocket | undefined;
-  let done = false;
-  let localClose = false;
-  let errorCode: string | undefined;
-  let message: string | undefined;
+/** A WebSocket offering `protocols` when there are any, reading binary frames as `ArrayBuffer`s. */
+function openWebSocket(WebSocketClass: typeof globalThis.WebSocket, url: string, protocols?: string[]): WebSocket {
+  const ws = protocols && protocols.length > 0 ? new WebSocketClass(url, protocols) : new WebSocketClass(url);
+  ws.binaryType = 'arraybuffer';
+  return ws;
+}
 
-  const finish = (info: DisconnectInfo) => {
-    if (done) return;
-    done = true;
-    queueMicrotask(() => handlers.onClose(info));
-  };
+/**
+ * One dialled socket: the platform's events, turned into {@link TransportHandlers} calls. A class, so its
+ * behaviour lives on the prototype (heap per relay is a benchmarked figure); a socket carries its state and the
+ * four listeners the platform calls, made once so that `detach()` removes exactly them. Its members are `#private`
+ * so that bundlers can shorten their names: the browser bundle has a size budget.
+ */
+class BrowserSocket implements TransportSocket {
+  readonly #url: string;
+  readonly #handlers: TransportHandlers;
+  readonly #maxPayload: number | undefined;
+  #ws: WebSocket | undefined;
+  #done = false;
+  #localClose = false;
+  #errorCode: string | undefined;
+  #message: string | undefined;
 
-  const onOpen = () => {
-    if (!done && !localClose) handlers.onOpen();
-  };
-  const onMessage = (event: MessageEvent) => {
-    if (done || localClose) return;
-    const frame = toFrame(event.data);
-    if (frame === undefined) return;
-    if (dial.maxPayload !== undefined && byteLength(frame) > dial.maxPayload) {
-      localClose = true;
-      closeQuietly(TOO_BIG.code, 'Max payload size exceeded');
-      finish({
-        code: TOO_BIG.code,
+  /** Opens the socket with `open`; if that throws (bad URL), DIAL_FAILED follows on a microtask. */
+  constructor(url: string, handlers: TransportHandlers, maxPayload: number | undefined, open: () => WebSocket) {
+    this.#url = url;
+    this.#handlers = handlers;
+    this.#maxPayload = maxPayload;
+    try {
+      this.#ws = open();
+      this.#attach(this.#ws);
+    } catch (error) {
+      this.#ws = undefined;
+      this.#finish({
+        code: 1006,
         reason: '',
         wasClean: false,
-        errorCode: TOO_BIG.errorCode,
-        message: `Inbound frame exceeds maxPayload (${dial.maxPayload} bytes)`,
+        errorCode: 'DIAL_FAILED',
+        message: (error as Error)?.message ?? String(error),
       });
-      return;
     }
-    handlers.onMessage(frame, typeof frame !== 'string');
-  };
-  const onError = (event: Event) => {
-    // WHATWG error events carry nothing; some implementations (ws, Node's undici) attach an error or message.
-    const e = event as Event & { error?: { code?: unknown; message?: unknown }; message?: unknown };
-    if (errorCode === undefined && typeof e.error?.code === 'string') errorCode = e.error.code;
-    if (message === undefined) {
-      if (typeof e.message === 'string' && e.message !== '') message = e.message;
-      else if (typeof e.error?.message === 'string') message = e.error.message;
+  }
+
+  send(data: Frame): void {
+    if (this.#done || this.#localClose || !this.#ws || this.#ws.readyState !== OPEN) {
+      throw new Error(`Cannot send: the socket to ${this.#url} is not open`);
     }
-  };
-  const onClose = (event: CloseEvent) => {
-    detach();
-    const info: DisconnectInfo = { code: event.code, reason: event.reason ?? '', wasClean: event.wasClean };
-    if (errorCode !== undefined) info.errorCode = errorCode;
-    if (message !== undefined) info.message = message;
-    finish(info);
-  };
+    // TypeScript 5.9+'s DOM lib types `send` as taking ArrayBuffer-backed views only; a Frame's bytes are
+    // ArrayBuffer-backed (SharedArrayBuffer views are refused by browsers anyway).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed from TypeScript 6's DOM lib on
+    this.#ws.send(data as string | Uint8Array<ArrayBuffer>);
+  }
 
-  const detach = () => {
-    ws?.removeEventListener('open', onOpen);
-    ws?.removeEventListener('message', onMessage);
-    ws?.removeEventListener('error', onError);
-    ws?.removeEventListener('close', onClose);
-  };
+  close(code?: number, reason?: string): void {
+    if (this.#done || !this.#ws) return;
+    this.#localClose = true;
+    this.#closeQuietly(code, reason);
+  }
 
-  const closeQuietly = (code?: number, reason?: string) => {
+  terminate(): void {
+    if (this.#done || !this.#ws) return;
+    this.#localClose = true;
+    this.#closeQuietly();
+    this.#finish({ code: 1006, reason: '', wasClean: false });
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
+  }
+
+  /** Reports the end once, on a microtask: never from within connect() or a handler's own call. */
+  #finish(info: DisconnectInfo): void {
+    if (this.#done) return;
+    this.#done = true;
+    queueMicrotask(() => this.#handlers.onClose(info));
+  }
+
+  /** Closes with `code` where the platform accepts it, else without one; never throws. */
+  #closeQuietly(code?: number, reason?: string): void {
+    const ws = this.#ws;
     if (!ws || ws.readyState === CLOSED) return;
     try {
       if (code === undefined) ws.close();
@@ -149,53 +168,68 @@ function dialBrowser(
         // Nothing more a browser lets us do.
       }
     }
-  };
+  }
 
-  try {
-    ws =
-      dial.protocols && dial.protocols.length > 0 ? new WebSocketClass(url, dial.protocols) : new WebSocketClass(url);
-    ws.binaryType = 'arraybuffer';
-    ws.addEventListener('open', onOpen);
-    ws.addEventListener('message', onMessage);
-    // Listeners stay attached until the platform's close event, even after terminate(): some implementations
-    // (ws's class) throw on an 'error' nobody listens to.
-    ws.addEventListener('error', onError);
-    ws.addEventListener('close', onClose);
-  } catch (error) {
-    ws = undefined;
-    finish({
-      code: 1006,
+  /** A frame over `maxPayload` arrived (a browser cannot refuse it earlier): close, and report 1009 at once. */
+  #refuseTooBig(maxPayload: number): void {
+    this.#localClose = true;
+    this.#closeQuietly(TOO_BIG.code, 'Max payload size exceeded');
+    this.#finish({
+      code: TOO_BIG.code,
       reason: '',
       wasClean: false,
-      errorCode: 'DIAL_FAILED',
-      message: (error as Error)?.message ?? String(error),
+      errorCode: TOO_BIG.errorCode,
+      message: `Inbound frame exceeds maxPayload (${maxPayload} bytes)`,
     });
   }
 
-  return {
-    send(data: Frame): void {
-      if (done || localClose || !ws || ws.readyState !== OPEN) {
-        throw new Error(`Cannot send: the socket to ${url} is not open`);
-      }
-      // TypeScript 5.9+'s DOM lib types `send` as taking ArrayBuffer-backed views only; a Frame's bytes are
-      // ArrayBuffer-backed (SharedArrayBuffer views are refused by browsers anyway).
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed from TypeScript 6's DOM lib on
-      ws.send(data as string | Uint8Array<ArrayBuffer>);
-    },
-    close(code?: number, reason?: string): void {
-      if (done || !ws) return;
-      localClose = true;
-      closeQuietly(code, reason);
-    },
-    terminate(): void {
-      if (done || !ws) return;
-      localClose = true;
-      closeQuietly();
-      finish({ code: 1006, reason: '', wasClean: false });
-    },
-    get bufferedAmount(): number {
-      return ws?.bufferedAmount ?? 0;
-    },
+  #attach(ws: WebSocket): void {
+    ws.addEventListener('open', this.#onOpen);
+    ws.addEventListener('message', this.#onMessage);
+    // Listeners stay attached until the platform's close event, even after terminate(): some implementations
+    // (ws's class) throw on an 'error' nobody listens to.
+    ws.addEventListener('error', this.#onError);
+    ws.addEventListener('close', this.#onClose);
+  }
+
+  #detach(): void {
+    this.#ws?.removeEventListener('open', this.#onOpen);
+    this.#ws?.removeEventListener('message', this.#onMessage);
+    this.#ws?.removeEventListener('error', this.#onError);
+    this.#ws?.removeEventListener('close', this.#onClose);
+  }
+
+  // The listeners: one function each per socket, made here once (a method would need binding all the same).
+
+  readonly #onOpen = (): void => {
+    if (!this.#done && !this.#localClose) this.#handlers.onOpen();
+  };
+
+  readonly #onMessage = (event: MessageEvent): void => {
+    if (this.#done || this.#localClose) return;
+    const frame = toFrame(event.data);
+    if (frame === undefined) return;
+    if (this.#maxPayload !== undefined && byteLength(frame) > this.#maxPayload)
+      return this.#refuseTooBig(this.#maxPayload);
+    this.#handlers.onMessage(frame, typeof frame !== 'string');
+  };
+
+  readonly #onError = (event: Event): void => {
+    // WHATWG error events carry nothing; some implementations (ws, Node's undici) attach an error or message.
+    const e = event as Event & { error?: { code?: unknown; message?: unknown }; message?: unknown };
+    if (this.#errorCode === undefined && typeof e.error?.code === 'string') this.#errorCode = e.error.code;
+    if (this.#message === undefined) {
+      if (typeof e.message === 'string' && e.message !== '') this.#message = e.message;
+      else if (typeof e.error?.message === 'string') this.#message = e.error.message;
+    }
+  };
+
+  readonly #onClose = (event: CloseEvent): void => {
+    this.#detach();
+    const info: DisconnectInfo = { code: event.code, reason: event.reason ?? '', wasClean: event.wasClean };
+    if (this.#errorCode !== undefined) info.errorCode = this.#errorCode;
+    if (this.#message !== undefined) info.message = this.#message;
+    this.#finish(info);
   };
 }
 

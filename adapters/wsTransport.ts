@@ -97,225 +97,269 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
     name: 'ws',
     supportsPing: true,
     connect(url: string, handlers: TransportHandlers, dialOptions: DialOptions): TransportSocket {
-      return dialWs(WebSocketClass, options, url, handlers, dialOptions ?? {});
+      const dial = dialOptions ?? {};
+      return new WsSocket(
+        url,
+        handlers,
+        () => new WebSocketClass(url, dial.protocols ?? [], clientOptionsOf(options, dial)),
+      );
     },
   };
 }
 
-function dialWs(
-  WebSocketClass: typeof WsWebSocket,
-  transportOptions: WsTransportOptions,
-  url: string,
-  handlers: TransportHandlers,
-  dial: DialOptions,
-): TransportSocket {
-  let ws: WsWebSocket | undefined;
-  // The TCP socket under ws, from the public 'upgrade' event: watched for the peer's close frame.
-  let tcp: Duplex | undefined;
-  let done = false;
-  let localClose = false;
-  let localCloseWhileConnecting = false;
-  let status: number | undefined;
-  let retryAfterMs: number | undefined;
-  let errorCode: string | undefined;
-  let message: string | undefined;
+/** `ws`'s client options for one dial: the transport's, with the dial's headers merged over them and its limits. */
+function clientOptionsOf(transportOptions: WsTransportOptions, dial: DialOptions): ClientOptions {
+  const clientOptions: ClientOptions & { closeTimeout?: number } = {
+    ...transportOptions.clientOptions,
+    headers: { ...transportOptions.clientOptions?.headers, ...dial.headers },
+  };
+  if (dial.maxPayload !== undefined) clientOptions.maxPayload = dial.maxPayload;
+  // ws's own close timer then drops a peer that never closes TCP: no timer of ours to outlive the socket.
+  const closeTimeout = dial.closeTimeout ?? transportOptions.closeTimeout;
+  if (closeTimeout !== undefined) clientOptions.closeTimeout = closeTimeout;
+  return clientOptions;
+}
 
-  // Serialises handler calls so none runs synchronously inside connect() and order is kept.
-  let inConnect = true;
-  const pending: Array<() => void> = [];
-  const dispatch = (fn: () => void) => {
-    if (inConnect || pending.length > 0) {
-      pending.push(fn);
-      if (pending.length === 1) queueMicrotask(flush);
+/**
+ * One dialled socket: what `ws` reports, turned into {@link TransportHandlers} calls. A class, so its behaviour
+ * lives on the prototype (heap per relay is a benchmarked figure); a socket carries its state and the listeners
+ * `ws` and the TCP socket call, made once so that `detach()` removes exactly them.
+ */
+class WsSocket implements TransportSocket {
+  private ws: WsWebSocket | undefined;
+  /** The TCP socket under ws, from the public 'upgrade' event: watched for the peer's close frame. */
+  private tcp: Duplex | undefined;
+  private done = false;
+  private localClose = false;
+  private localCloseWhileConnecting = false;
+  // What ws told us about the socket's end, folded into the one DisconnectInfo at 'close'.
+  private status: number | undefined;
+  private retryAfterMs: number | undefined;
+  private errorCode: string | undefined;
+  private message: string | undefined;
+  /** While true, and while anything is pending, handler calls queue: none runs inside connect(), order is kept. */
+  private inConnect = true;
+  private readonly pending: Array<() => void> = [];
+
+  /** Opens the socket with `open`; if that throws (invalid URL or sub-protocol), DIAL_FAILED follows on a microtask. */
+  constructor(
+    private readonly url: string,
+    private readonly handlers: TransportHandlers,
+    open: () => WsWebSocket,
+  ) {
+    try {
+      this.ws = open();
+      this.attach(this.ws);
+    } catch (error) {
+      this.ws = undefined;
+      const info: DisconnectInfo = {
+        code: 1006,
+        reason: '',
+        wasClean: false,
+        errorCode: 'DIAL_FAILED',
+        message: (error as Error)?.message ?? String(error),
+      };
+      this.dispatch(() => this.finish(info));
+    } finally {
+      this.inConnect = false;
+    }
+  }
+
+  send(data: Frame): void {
+    if (this.done || this.localClose || !this.ws || this.ws.readyState !== OPEN) {
+      throw new Error(`Cannot send: the socket to ${this.url} is not open`);
+    }
+    this.ws.send(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    const ws = this.ws;
+    if (this.done || !ws) return;
+    this.localClose = true;
+    if (ws.readyState === CONNECTING) return this.abortDial();
+    const text = clampReason(reason ?? '');
+    try {
+      ws.close(code, text);
+    } catch {
+      // Invalid close code (e.g. 1006): close without one rather than throw.
+      ws.close();
+    }
+  }
+
+  terminate(): void {
+    const ws = this.ws;
+    if (!ws) return;
+    // After an early onClose (the peer's close frame), this drops the socket still waiting for TCP to end.
+    if (this.done) return ws.terminate();
+    this.localClose = true;
+    if (ws.readyState === CONNECTING) this.abortDial();
+    else ws.terminate();
+  }
+
+  ping(): void {
+    if (this.done || this.localClose || !this.ws || this.ws.readyState !== OPEN) return;
+    this.ws.ping();
+  }
+
+  get bufferedAmount(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
+  /** No close frame can be exchanged before the upgrade: a close while connecting aborts the dial (code 1006). */
+  private abortDial(): void {
+    this.localCloseWhileConnecting = true;
+    this.message ??= 'closed locally before the connection was established';
+    this.ws?.terminate();
+  }
+
+  /** Runs `fn` now, or after what is queued ahead of it (and never inside connect()). */
+  private dispatch(fn: () => void): void {
+    if (this.inConnect || this.pending.length > 0) {
+      this.pending.push(fn);
+      if (this.pending.length === 1) queueMicrotask(() => this.flush());
     } else fn();
-  };
-  const flush = () => {
-    while (pending.length > 0) pending.shift()!();
+  }
+
+  private flush(): void {
+    while (this.pending.length > 0) this.pending.shift()!();
+  }
+
+  /** Handler calls other than onClose are made only while open and before our close. */
+  private get reporting(): boolean {
+    return !this.done && !this.localClose;
+  }
+
+  private finish(info: DisconnectInfo): void {
+    if (this.done) return;
+    this.done = true;
+    this.detach();
+    this.handlers.onClose(info);
+  }
+
+  private attach(ws: WsWebSocket): void {
+    ws.on('upgrade', this.onUpgrade);
+    ws.on('open', this.onOpen);
+    ws.on('message', this.onMessage);
+    ws.on('pong', this.onPong);
+    ws.on('ping', this.onPing);
+    ws.on('unexpected-response', this.onUnexpectedResponse);
+    ws.on('error', this.onError);
+    ws.on('close', this.onClose);
+  }
+
+  private detach(): void {
+    this.tcp?.off('data', this.onTcpData);
+    this.tcp?.off('finish', this.onPeerClosing);
+    this.tcp?.off('error', this.onTcpError);
+    const ws = this.ws;
+    if (!ws) return;
+    ws.off('upgrade', this.onUpgrade);
+    ws.off('open', this.onOpen);
+    ws.off('message', this.onMessage);
+    ws.off('pong', this.onPong);
+    ws.off('ping', this.onPing);
+    ws.off('unexpected-response', this.onUnexpectedResponse);
+    ws.off('close', this.onClose);
+    ws.off('error', this.onError);
+    // ws emits nothing after 'close', but an EventEmitter without an 'error' listener throws if it ever did.
+    if (ws.listenerCount('error') === 0) ws.on('error', noop);
+  }
+
+  // The listeners: one function each per socket, made here once (a method would need binding all the same).
+
+  private readonly onUpgrade = (res: IncomingMessage): void => {
+    const tcp = (this.tcp = res.socket);
+    // ws ends our side of TCP right after answering a close frame; this catches frames ws parsed asynchronously.
+    tcp.once('finish', this.onPeerClosing);
+    // ws swallows errors of the socket after the upgrade (it destroys it and reports a bare 1006): keep their code.
+    tcp.once('error', this.onTcpError);
   };
 
-  const finish = (info: DisconnectInfo) => {
-    if (done) return;
-    done = true;
-    detach();
-    handlers.onClose(info);
-  };
-
-  const onOpen = () => {
+  private readonly onOpen = (): void => {
     // Added after ws's own 'data' listener (set before 'open'), so this sees each chunk after ws has parsed it.
-    tcp?.on('data', onTcpData);
-    dispatch(() => {
-      if (!done && !localClose) handlers.onOpen();
+    this.tcp?.on('data', this.onTcpData);
+    this.dispatch(() => {
+      if (this.reporting) this.handlers.onOpen();
     });
   };
-  const onUpgrade = (res: IncomingMessage) => {
-    tcp = res.socket;
-    // ws ends our side of TCP right after answering a close frame; this catches frames ws parsed asynchronously.
-    tcp.once('finish', onPeerClosing);
-    // ws swallows errors of the socket after the upgrade (it destroys it and reports a bare 1006): keep their code.
-    tcp.once('error', onTcpError);
-  };
-  const onTcpError = (err: Error) => {
-    errorCode ??= errorCodeOf(err);
-    message ??= err.message;
-  };
-  // Only ever CLOSING without a local close when the peer closed (or ws itself, over a protocol violation).
-  const onTcpData = () => {
-    if (ws?.readyState === CLOSING) onPeerClosing();
-  };
-  const onPeerClosing = () => {
-    if (done || localClose || !ws) return;
-    const frame = peerCloseFrame(ws);
-    if (frame) dispatch(() => finish({ code: frame.code, reason: frame.reason, wasClean: true }));
-  };
-  // The data path: no closure per frame unless something is queued ahead of it.
-  const onMessage = (data: RawData, isBinary: boolean) => {
-    const frame = toFrame(data, isBinary);
-    if (inConnect || pending.length > 0) {
-      dispatch(() => {
-        if (!done && !localClose) handlers.onMessage(frame, isBinary);
-      });
-    } else if (!done && !localClose) handlers.onMessage(frame, isBinary);
-  };
-  const onPong = () => control('onPong');
-  // ws answers the peer's ping itself; the runtime only learns that the link is alive.
-  const onPing = () => control('onPing');
-  const control = (name: 'onPong' | 'onPing') => {
-    if (!handlers[name]) return;
-    if (inConnect || pending.length > 0) {
-      dispatch(() => {
-        if (!done && !localClose) handlers[name]?.();
-      });
-    } else if (!done && !localClose) handlers[name]?.();
+
+  private readonly onTcpError = (err: Error): void => {
+    this.errorCode ??= errorCodeOf(err);
+    this.message ??= err.message;
   };
 
-  const onUnexpectedResponse = (_req: unknown, res: IncomingMessage) => {
-    status = res.statusCode;
-    retryAfterMs = parseRetryAfter(res.headers['retry-after']);
-    message = `Unexpected server response: ${res.statusCode}`;
+  // Only ever CLOSING without a local close when the peer closed (or ws itself, over a protocol violation).
+  private readonly onTcpData = (): void => {
+    if (this.ws?.readyState === CLOSING) this.onPeerClosing();
+  };
+
+  private readonly onPeerClosing = (): void => {
+    if (this.done || this.localClose || !this.ws) return;
+    const frame = peerCloseFrame(this.ws);
+    if (frame) this.dispatch(() => this.finish({ code: frame.code, reason: frame.reason, wasClean: true }));
+  };
+
+  // The data path: no closure per frame unless something is queued ahead of it.
+  private readonly onMessage = (data: RawData, isBinary: boolean): void => {
+    const frame = toFrame(data, isBinary);
+    if (this.inConnect || this.pending.length > 0) {
+      this.dispatch(() => {
+        if (this.reporting) this.handlers.onMessage(frame, isBinary);
+      });
+    } else if (this.reporting) this.handlers.onMessage(frame, isBinary);
+  };
+
+  private readonly onPong = (): void => this.control('onPong');
+  // ws answers the peer's ping itself; the runtime only learns that the link is alive.
+  private readonly onPing = (): void => this.control('onPing');
+
+  private control(name: 'onPong' | 'onPing'): void {
+    if (!this.handlers[name]) return;
+    if (this.inConnect || this.pending.length > 0) {
+      this.dispatch(() => {
+        if (this.reporting) this.handlers[name]?.();
+      });
+    } else if (this.reporting) this.handlers[name]?.();
+  }
+
+  private readonly onUnexpectedResponse = (_req: unknown, res: IncomingMessage): void => {
+    this.status = res.statusCode;
+    this.retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+    this.message = `Unexpected server response: ${res.statusCode}`;
     res.resume();
     // With a listener attached, ws leaves aborting the handshake to us; this ends in 'error' + 'close' (1006).
-    ws?.terminate();
+    this.ws?.terminate();
   };
-  const onError = (err: Error) => {
+
+  private readonly onError = (err: Error): void => {
     // After a refused upgrade or a local abort, ws's follow-up error ("closed before the connection was
     // established") adds nothing; keep what we already know.
-    if (status !== undefined || localCloseWhileConnecting) return;
-    errorCode ??= errorCodeOf(err);
-    message ??= err.message;
+    if (this.status !== undefined || this.localCloseWhileConnecting) return;
+    this.errorCode ??= errorCodeOf(err);
+    this.message ??= err.message;
   };
-  const onClose = (code: number, reason: Buffer) => {
+
+  private readonly onClose = (code: number, reason: Buffer): void => {
+    const info = this.closeInfo(code, reason.toString('utf8'));
+    this.dispatch(() => this.finish(info));
+  };
+
+  /** Everything known about the socket's end, as the one {@link DisconnectInfo} the close classifier reads. */
+  private closeInfo(code: number, reason: string): DisconnectInfo {
+    const { status, retryAfterMs, errorCode, message } = this;
     // ws closed the socket itself over a protocol violation: report the code it sent, not 1006.
     const sentByWs = errorCode !== undefined ? WS_ERROR_CLOSE_CODES[errorCode] : undefined;
-    const closeCode = code === 1006 && sentByWs !== undefined ? sentByWs : code;
     const info: DisconnectInfo = {
-      code: closeCode,
-      reason: reason.toString('utf8'),
+      code: code === 1006 && sentByWs !== undefined ? sentByWs : code,
+      reason,
       wasClean: code !== 1006 && errorCode === undefined && status === undefined,
     };
     if (status !== undefined) info.status = status;
     if (retryAfterMs !== undefined) info.retryAfterMs = retryAfterMs;
     if (errorCode !== undefined) info.errorCode = errorCode;
     if (message !== undefined) info.message = message;
-    dispatch(() => finish(info));
-  };
-
-  const detach = () => {
-    tcp?.off('data', onTcpData);
-    tcp?.off('finish', onPeerClosing);
-    tcp?.off('error', onTcpError);
-    if (!ws) return;
-    ws.off('upgrade', onUpgrade);
-    ws.off('open', onOpen);
-    ws.off('message', onMessage);
-    ws.off('pong', onPong);
-    ws.off('ping', onPing);
-    ws.off('unexpected-response', onUnexpectedResponse);
-    ws.off('close', onClose);
-    ws.off('error', onError);
-    // ws emits nothing after 'close', but an EventEmitter without an 'error' listener throws if it ever did.
-    if (ws.listenerCount('error') === 0) ws.on('error', noop);
-  };
-
-  try {
-    const clientOptions: ClientOptions & { closeTimeout?: number } = {
-      ...transportOptions.clientOptions,
-      headers: { ...transportOptions.clientOptions?.headers, ...dial.headers },
-    };
-    if (dial.maxPayload !== undefined) clientOptions.maxPayload = dial.maxPayload;
-    // ws's own close timer then drops a peer that never closes TCP: no timer of ours to outlive the socket.
-    const closeTimeout = dial.closeTimeout ?? transportOptions.closeTimeout;
-    if (closeTimeout !== undefined) clientOptions.closeTimeout = closeTimeout;
-    ws = new WebSocketClass(url, dial.protocols ?? [], clientOptions);
-    ws.on('upgrade', onUpgrade);
-    ws.on('open', onOpen);
-    ws.on('message', onMessage);
-    ws.on('pong', onPong);
-    ws.on('ping', onPing);
-    ws.on('unexpected-response', onUnexpectedResponse);
-    ws.on('error', onError);
-    ws.on('close', onClose);
-  } catch (error) {
-    ws = undefined;
-    const info: DisconnectInfo = {
-      code: 1006,
-      reason: '',
-      wasClean: false,
-      errorCode: 'DIAL_FAILED',
-      message: (error as Error)?.message ?? String(error),
-    };
-    dispatch(() => finish(info));
-  } finally {
-    inConnect = false;
+    return info;
   }
-
-  const abortDial = () => {
-    localCloseWhileConnecting = true;
-    message ??= 'closed locally before the connection was established';
-    ws?.terminate();
-  };
-
-  const socket: TransportSocket = {
-    send(data: Frame): void {
-      if (done || localClose || !ws || ws.readyState !== OPEN) {
-        throw new Error(`Cannot send: the socket to ${url} is not open`);
-      }
-      ws.send(data);
-    },
-    close(code?: number, reason?: string): void {
-      if (done || !ws) return;
-      localClose = true;
-      if (ws.readyState === CONNECTING) {
-        abortDial();
-        return;
-      }
-      const text = clampReason(reason ?? '');
-      try {
-        ws.close(code, text);
-      } catch {
-        // Invalid close code (e.g. 1006): close without one rather than throw.
-        ws.close();
-      }
-    },
-    terminate(): void {
-      if (!ws) return;
-      // After an early onClose (the peer's close frame), this drops the socket still waiting for TCP to end.
-      if (done) {
-        ws.terminate();
-        return;
-      }
-      localClose = true;
-      if (ws.readyState === CONNECTING) abortDial();
-      else ws.terminate();
-    },
-    ping(): void {
-      if (done || localClose || !ws || ws.readyState !== OPEN) return;
-      ws.ping();
-    },
-    get bufferedAmount(): number {
-      return ws?.bufferedAmount ?? 0;
-    },
-  };
-  return socket;
 }
 
 function noop(): void {}
