@@ -85,40 +85,7 @@ export function jsonProtocol<Out extends object = JsonObject, In extends object 
     },
 
     decode(data: Frame, isBinary: boolean): Decoded<In> {
-      let text: string;
-      if (typeof data === 'string' && !isBinary) text = data;
-      else if (typeof data !== 'string' && !isBinary) {
-        // A text frame handed over as bytes: read it as UTF-8.
-        try {
-          text = new TextDecoder('utf-8', { fatal: true }).decode(data);
-        } catch {
-          return { kind: 'invalid', code: 'MALFORMED', reason: 'text frame is not valid UTF-8' };
-        }
-      } else return { kind: 'invalid', code: 'BINARY', reason: 'binary frame: jsonProtocol reads text frames only' };
-
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (error) {
-        return { kind: 'invalid', code: 'MALFORMED', reason: `invalid JSON: ${(error as Error).message}` };
-      }
-      if (!isObject(value))
-        return { kind: 'invalid', code: 'MALFORMED', reason: `expected a JSON object, got ${kindOf(value)}` };
-
-      const type = value.type;
-      if (typeof type === 'string' && RESERVED.has(type)) return decodeControl(type, value);
-      if (types && (typeof type !== 'string' || !types.has(type))) {
-        return {
-          kind: 'invalid',
-          code: 'UNKNOWN_TYPE',
-          reason: typeof type === 'string' ? `unknown message type "${type}"` : 'message has no string "type"',
-        };
-      }
-      const decoded: Decoded<In> = { kind: 'message', message: value as In };
-      if (typeof value.id === 'string') decoded.id = value.id;
-      if (typeof value.sub === 'string') decoded.subscription = value.sub;
-      if (typeof value.ts === 'number' && Number.isFinite(value.ts)) decoded.timestamp = value.ts;
-      return decoded;
+      return decodeFrame<In>(data, isBinary, types);
     },
 
     subscribe(id: string, request: unknown, resume?: { since: number }): Frame {
@@ -142,23 +109,74 @@ export function jsonProtocol<Out extends object = JsonObject, In extends object 
     },
 
     classify(info: DisconnectInfo): ClassifierVerdict | undefined {
-      // Only a close the peer chose: not an upgrade refusal, not a close our own runtime decided.
-      if (info.status !== undefined || info.local !== undefined) return undefined;
-      if (fatal.has(info.code)) return { action: 'fatal', reason: `close ${info.code} declared fatal by protocol` };
-      return undefined;
+      return classifyClose(info, fatal);
     },
   };
 
-  if (helloOption !== undefined) {
-    protocol.hello = (): Frame | undefined => {
-      const payload = typeof helloOption === 'function' ? helloOption() : helloOption;
-      if (payload === undefined) return undefined;
-      if (!isObject(payload))
-        throw new ProtocolError(`jsonProtocol: hello must be an object, got ${kindOf(payload)}`, 'NOT_AN_OBJECT');
-      return encodeObject({ type: 'hello', ...payload }, 'hello');
+  if (helloOption !== undefined) protocol.hello = (): Frame | undefined => helloFrame(helloOption);
+  return protocol;
+}
+
+/** Builds the hello frame of one connection, or `undefined` when the hello function skips it. */
+function helloFrame(hello: NonNullable<JsonProtocolOptions['hello']>): Frame | undefined {
+  const payload = typeof hello === 'function' ? hello() : hello;
+  if (payload === undefined) return undefined;
+  if (!isObject(payload))
+    throw new ProtocolError(`jsonProtocol: hello must be an object, got ${kindOf(payload)}`, 'NOT_AN_OBJECT');
+  return encodeObject({ type: 'hello', ...payload }, 'hello');
+}
+
+/** `fatal` for a code declared fatal, when the peer chose the close: not an upgrade refusal, not our runtime's close. */
+function classifyClose(info: DisconnectInfo, fatal: ReadonlySet<number>): ClassifierVerdict | undefined {
+  if (info.status !== undefined || info.local !== undefined) return undefined;
+  if (fatal.has(info.code)) return { action: 'fatal', reason: `close ${info.code} declared fatal by protocol` };
+  return undefined;
+}
+
+/** One inbound frame: a control frame by its reserved `type`, anything else an application message. Never throws. */
+function decodeFrame<In>(data: Frame, isBinary: boolean, types: ReadonlySet<string> | undefined): Decoded<In> {
+  const text = textOf(data, isBinary);
+  if (typeof text !== 'string') return text;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { kind: 'invalid', code: 'MALFORMED', reason: `invalid JSON: ${(error as Error).message}` };
+  }
+  if (!isObject(value))
+    return { kind: 'invalid', code: 'MALFORMED', reason: `expected a JSON object, got ${kindOf(value)}` };
+
+  const type = value.type;
+  if (typeof type === 'string' && RESERVED.has(type)) return decodeControl(type, value);
+  if (types && (typeof type !== 'string' || !types.has(type))) {
+    return {
+      kind: 'invalid',
+      code: 'UNKNOWN_TYPE',
+      reason: typeof type === 'string' ? `unknown message type "${type}"` : 'message has no string "type"',
     };
   }
-  return protocol;
+  return decodeMessage<In>(value);
+}
+
+/** The frame's text, or the `invalid` verdict for frames that carry none. */
+function textOf(data: Frame, isBinary: boolean): string | Decoded<never> {
+  if (isBinary) return { kind: 'invalid', code: 'BINARY', reason: 'binary frame: jsonProtocol reads text frames only' };
+  if (typeof data === 'string') return data;
+  // A text frame handed over as bytes: read it as UTF-8.
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(data);
+  } catch {
+    return { kind: 'invalid', code: 'MALFORMED', reason: 'text frame is not valid UTF-8' };
+  }
+}
+
+/** An application message, with the id, subscription and time it names (see {@link jsonProtocol}). */
+function decodeMessage<In>(value: JsonObject): Decoded<In> {
+  const decoded: Decoded<In> = { kind: 'message', message: value as In };
+  if (typeof value.id === 'string') decoded.id = value.id;
+  if (typeof value.sub === 'string') decoded.subscription = value.sub;
+  if (typeof value.ts === 'number' && Number.isFinite(value.ts)) decoded.timestamp = value.ts;
+  return decoded;
 }
 
 function decodeControl<In>(type: string, value: JsonObject): Decoded<In> {

@@ -207,42 +207,11 @@ export function nostrProtocol(
     },
 
     decode(data: Frame, isBinary: boolean): Decoded<NostrEvent> {
-      const text = textOf(data, isBinary);
-      if (typeof text !== 'string') return text;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (error) {
-        return malformed(`invalid JSON: ${(error as Error).message}`);
-      }
-      if (!Array.isArray(value) || value.length === 0) return malformed('expected a non-empty JSON array');
-      const [verb] = value as unknown[];
-      if (typeof verb !== 'string') return malformed('the first element is not a string verb');
-      const arity = ARITY[verb];
-      if (arity === undefined)
-        return { kind: 'invalid', code: 'UNKNOWN_TYPE', reason: `unknown message type "${verb}"` };
-      if (value.length !== arity) return malformed(`${verb} has ${value.length} elements, expected ${arity}`);
-      return decodeVerb(verb, value, check);
+      return decodeFrame(data, isBinary, check);
     },
 
     subscribe(id: string, request: NostrFilter | NostrFilter[], resume?: { since: number }): Frame {
-      if (typeof id !== 'string' || id === '')
-        throw new ProtocolError('nostrProtocol: a subscription id must be a non-empty string', 'BAD_SUBSCRIPTION_ID');
-      const filters = Array.isArray(request) ? request : [request];
-      if (filters.length === 0)
-        throw new ProtocolError(`nostrProtocol: subscription "${id}" has no filter`, 'NO_FILTER');
-      for (const filter of filters) {
-        if (!isObject(filter))
-          throw new ProtocolError(
-            `nostrProtocol: subscription "${id}" has a filter that is ${kindOf(filter)}, not an object`,
-            'NOT_A_FILTER',
-          );
-      }
-      // A pool that has seen nothing datable passes nothing usable: subscribe afresh rather than fail the reconnect.
-      const resumeS = resume && Number.isFinite(resume.since) ? Math.floor(resume.since / 1000 - overlapS) : undefined;
-      const sent =
-        resumeS === undefined ? filters : filters.map((f) => ({ ...f, since: Math.max(f.since ?? 0, resumeS, 0) }));
-      return JSON.stringify(['REQ', id, ...sent]);
+      return reqFrame(id, request, resume, overlapS);
     },
 
     unsubscribe(id: string): Frame {
@@ -256,32 +225,87 @@ export function nostrProtocol(
   };
 
   if (signer) {
-    protocol.authenticate = async (challenge: string, relayUrl: string): Promise<AuthFrame> => {
-      const template: NostrEventTemplate = {
-        kind: AUTH_KIND,
-        created_at: Math.floor(now() / 1000),
-        tags: [
-          ['relay', withoutCredentials(relayUrl)],
-          ['challenge', challenge],
-        ],
-        content: '',
-      };
-      let signed: NostrEvent;
-      try {
-        signed = await signer(template);
-      } catch (error) {
-        const why = (error as Error)?.message ?? String(error);
-        throw new ProtocolError(
-          `nostrProtocol: the signer failed to sign the authentication event: ${why}`,
-          'SIGNER_FAILED',
-          { cause: error },
-        );
-      }
-      const event = eventOrThrow(signed, 'the signed authentication event');
-      return { frame: JSON.stringify(['AUTH', event]), id: event.id };
-    };
+    protocol.authenticate = (challenge: string, relayUrl: string): Promise<AuthFrame> =>
+      authFrame(signer, now, challenge, relayUrl);
   }
   return protocol;
+}
+
+/** Decodes one inbound frame: a JSON array whose first element is a known verb, with that verb's arity. */
+function decodeFrame(data: Frame, isBinary: boolean, check: EventCheck | undefined): Decoded<NostrEvent> {
+  const text = textOf(data, isBinary);
+  if (typeof text !== 'string') return text;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return malformed(`invalid JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(value) || value.length === 0) return malformed('expected a non-empty JSON array');
+  const [verb] = value as unknown[];
+  if (typeof verb !== 'string') return malformed('the first element is not a string verb');
+  const arity = ARITY[verb];
+  if (arity === undefined) return { kind: 'invalid', code: 'UNKNOWN_TYPE', reason: `unknown message type "${verb}"` };
+  if (value.length !== arity) return malformed(`${verb} has ${value.length} elements, expected ${arity}`);
+  return decodeVerb(verb, value, check);
+}
+
+/** `["REQ", id, ...filters]`; with `resume`, each filter's `since` moved up to the resume time less the overlap. */
+function reqFrame(
+  id: string,
+  request: NostrFilter | NostrFilter[],
+  resume: { since: number } | undefined,
+  overlapS: number,
+): Frame {
+  if (typeof id !== 'string' || id === '')
+    throw new ProtocolError('nostrProtocol: a subscription id must be a non-empty string', 'BAD_SUBSCRIPTION_ID');
+  const filters = Array.isArray(request) ? request : [request];
+  if (filters.length === 0) throw new ProtocolError(`nostrProtocol: subscription "${id}" has no filter`, 'NO_FILTER');
+  for (const filter of filters) {
+    if (!isObject(filter))
+      throw new ProtocolError(
+        `nostrProtocol: subscription "${id}" has a filter that is ${kindOf(filter)}, not an object`,
+        'NOT_A_FILTER',
+      );
+  }
+  // A pool that has seen nothing datable passes nothing usable: subscribe afresh rather than fail the reconnect.
+  const resumeS = resume && Number.isFinite(resume.since) ? Math.floor(resume.since / 1000 - overlapS) : undefined;
+  const sent =
+    resumeS === undefined ? filters : filters.map((f) => ({ ...f, since: Math.max(f.since ?? 0, resumeS, 0) }));
+  return JSON.stringify(['REQ', id, ...sent]);
+}
+
+/** The NIP-42 answer to `challenge`: a kind-22242 event for `relayUrl` (without credentials), signed by `signer`. */
+async function authFrame(
+  signer: NostrSigner,
+  now: () => number,
+  challenge: string,
+  relayUrl: string,
+): Promise<AuthFrame> {
+  const template: NostrEventTemplate = {
+    kind: AUTH_KIND,
+    created_at: Math.floor(now() / 1000),
+    tags: [
+      ['relay', withoutCredentials(relayUrl)],
+      ['challenge', challenge],
+    ],
+    content: '',
+  };
+  let signed: NostrEvent;
+  try {
+    signed = await signer(template);
+  } catch (error) {
+    const why = (error as Error)?.message ?? String(error);
+    throw new ProtocolError(
+      `nostrProtocol: the signer failed to sign the authentication event: ${why}`,
+      'SIGNER_FAILED',
+      {
+        cause: error,
+      },
+    );
+  }
+  const event = eventOrThrow(signed, 'the signed authentication event');
+  return { frame: JSON.stringify(['AUTH', event]), id: event.id };
 }
 
 /** Decodes one inbound message whose verb is known and whose arity is right. */
