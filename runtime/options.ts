@@ -424,6 +424,45 @@ export function resolveRelayOptions<Out, In>(
   url: string,
   options: RelayOptions<Out, In>,
 ): ResolvedRelayOptions<Out, In> {
+  // With several bad options, the error names the first in this order.
+  const { transport, protocol } = checkTransportAndProtocol(options);
+  const heartbeat = resolveHeartbeat(options.heartbeat);
+  const backoff = resolveBackoff(options.backoff);
+  const wake = resolveWake(options.wake);
+  const maxAttempts = resolveMaxAttempts(options.maxAttempts);
+  const fatalCloseCodes = resolveFatalCloseCodes(options.fatalCloseCodes);
+  checkNetwork(options.network);
+  const clock = resolveClock(options.clock);
+  checkId(options.id);
+  const defaults = RELAY_OPTION_DEFAULTS;
+  return {
+    transport,
+    protocol,
+    heartbeat,
+    backoff,
+    maxAttempts,
+    connectTimeout: positive('connectTimeout', options.connectTimeout ?? defaults.connectTimeout),
+    handshakeTimeout: positive('handshakeTimeout', options.handshakeTimeout ?? defaults.handshakeTimeout),
+    closeTimeout: positive('closeTimeout', options.closeTimeout ?? defaults.closeTimeout, true),
+    ackTimeout: positive('ackTimeout', options.ackTimeout ?? defaults.ackTimeout),
+    maxPayload: positive('maxPayload', options.maxPayload ?? defaults.maxPayload),
+    headers: options.headers,
+    protocols: options.protocols,
+    classify: fn('classify', options.classify),
+    fatalCloseCodes,
+    beforeReconnect: fn('beforeReconnect', options.beforeReconnect),
+    wake,
+    network: options.network,
+    clock,
+    random: fn('random', options.random) ?? defaults.random,
+    id: options.id ?? `relay:${redactUrl(url)}`,
+  };
+}
+
+/** The options object itself, its keys, and the two parts without a default in core: transport and protocol. */
+function checkTransportAndProtocol<Out, In>(
+  options: RelayOptions<Out, In>,
+): Pick<ResolvedRelayOptions<Out, In>, 'transport' | 'protocol'> {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError('options', `expected an object, got ${describe(options)}`);
   rejectUnknownKeys('', options, RELAY_OPTION_KEYS);
@@ -436,18 +475,26 @@ export function resolveRelayOptions<Out, In>(
   const p = options.protocol;
   if (!p || typeof p.encode !== 'function' || typeof p.decode !== 'function')
     throw new InvalidOptionError('protocol', 'expected a Protocol (jsonProtocol(), nostrProtocol())');
+  return { transport: t, protocol: p };
+}
 
-  const hb = section('heartbeat', options.heartbeat, DEFAULT_HEARTBEAT);
+/** `heartbeat` over {@link DEFAULT_HEARTBEAT}; `false` keeps the settings and turns it off. */
+function resolveHeartbeat(value: RelayOptions['heartbeat']): HeartbeatOptions {
+  const hb = section('heartbeat', value, DEFAULT_HEARTBEAT);
   positive('heartbeat.interval', hb.interval);
   positive('heartbeat.timeout', hb.timeout);
   positive('heartbeat.staleAfter', hb.staleAfter, true);
   positive('heartbeat.degradedRtt', hb.degradedRtt, false, true);
   if (!Number.isInteger(hb.maxMissed) || hb.maxMissed < 1)
     throw new InvalidOptionError('heartbeat.maxMissed', `must be an integer >= 1, got ${hb.maxMissed}`);
-  const { off: hbOff, ...heartbeat } = hb;
-  if (hbOff) heartbeat.enabled = false;
+  const { off, ...heartbeat } = hb;
+  if (off) heartbeat.enabled = false;
+  return heartbeat;
+}
 
-  const bo = section('backoff', options.backoff, DEFAULT_BACKOFF);
+/** `backoff` over {@link DEFAULT_BACKOFF}. */
+function resolveBackoff(value: RelayOptions['backoff']): BackoffOptions {
+  const bo = section('backoff', value, DEFAULT_BACKOFF);
   positive('backoff.base', bo.base);
   positive('backoff.max', bo.max);
   positive('backoff.stableAfter', bo.stableAfter, true);
@@ -455,53 +502,52 @@ export function resolveRelayOptions<Out, In>(
     throw new InvalidOptionError('backoff.factor', `must be a number >= 1, got ${describe(bo.factor)}`);
   if (bo.max < bo.base)
     throw new InvalidOptionError('backoff.max', `must be >= backoff.base (${bo.base}), got ${bo.max}`);
-  const { off: _boOff, ...backoff } = bo;
+  const { off: _off, ...backoff } = bo;
+  return backoff;
+}
 
-  const wk = section('wake', options.wake, DEFAULT_WAKE);
+/** `wake` over {@link DEFAULT_WAKE}; `false` keeps the settings and turns it off. */
+function resolveWake(value: RelayOptions['wake']): WakeOptions {
+  const wk = section('wake', value, DEFAULT_WAKE);
   positive('wake.gap', wk.gap);
   positive('wake.checkEvery', wk.checkEvery);
-  const { off: wkOff, ...wake } = wk;
-  if (wkOff) wake.enabled = false;
+  const { off, ...wake } = wk;
+  if (off) wake.enabled = false;
+  return wake;
+}
 
-  const maxAttempts = options.maxAttempts ?? DEFAULT_RELAY_OPTIONS.maxAttempts;
+function resolveMaxAttempts(value: number | undefined): number {
+  const maxAttempts = value ?? RELAY_OPTION_DEFAULTS.maxAttempts;
   if (!(maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 1))) {
     throw new InvalidOptionError('maxAttempts', `must be an integer >= 1 or Infinity, got ${maxAttempts}`);
   }
-  const fatalCloseCodes = options.fatalCloseCodes ?? [];
+  return maxAttempts;
+}
+
+function resolveFatalCloseCodes(value: number[] | undefined): number[] {
+  const fatalCloseCodes = value ?? [];
   if (!Array.isArray(fatalCloseCodes) || fatalCloseCodes.some((c) => !Number.isInteger(c) || c < 1000 || c > 4999)) {
     throw new InvalidOptionError('fatalCloseCodes', 'expected an array of close codes (1000–4999)');
   }
-  if (options.network !== undefined && typeof options.network?.subscribe !== 'function') {
+  return fatalCloseCodes;
+}
+
+function checkNetwork(network: NetworkSignal | undefined): void {
+  if (network !== undefined && typeof network?.subscribe !== 'function') {
     throw new InvalidOptionError('network', 'expected { subscribe(listener) } such as browserNetwork()');
   }
-  const clock = options.clock ?? realClock;
+}
+
+function resolveClock(value: Clock | undefined): Clock {
+  const clock = value ?? RELAY_OPTION_DEFAULTS.clock;
   if (typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function')
     throw new InvalidOptionError('clock', 'expected { setTimeout, clearTimeout }');
-  if (options.id !== undefined && (typeof options.id !== 'string' || options.id === ''))
-    throw new InvalidOptionError('id', 'expected a non-empty string');
+  return clock;
+}
 
-  return {
-    transport: t,
-    protocol: p,
-    heartbeat,
-    backoff,
-    maxAttempts,
-    connectTimeout: positive('connectTimeout', options.connectTimeout ?? DEFAULT_RELAY_OPTIONS.connectTimeout),
-    handshakeTimeout: positive('handshakeTimeout', options.handshakeTimeout ?? DEFAULT_RELAY_OPTIONS.handshakeTimeout),
-    closeTimeout: positive('closeTimeout', options.closeTimeout ?? DEFAULT_RELAY_OPTIONS.closeTimeout, true),
-    ackTimeout: positive('ackTimeout', options.ackTimeout ?? DEFAULT_RELAY_OPTIONS.ackTimeout),
-    maxPayload: positive('maxPayload', options.maxPayload ?? DEFAULT_RELAY_OPTIONS.maxPayload),
-    headers: options.headers,
-    protocols: options.protocols,
-    classify: fn('classify', options.classify),
-    fatalCloseCodes,
-    beforeReconnect: fn('beforeReconnect', options.beforeReconnect),
-    wake,
-    network: options.network,
-    clock,
-    random: fn('random', options.random) ?? Math.random,
-    id: options.id ?? `relay:${redactUrl(url)}`,
-  };
+function checkId(id: string | undefined): void {
+  if (id !== undefined && (typeof id !== 'string' || id === ''))
+    throw new InvalidOptionError('id', 'expected a non-empty string');
 }
 
 /** The settings the machine's guards and delays read: plain numbers, shared by reference between relays. */

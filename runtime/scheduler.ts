@@ -74,48 +74,9 @@ export function createScheduler(clock: Clock, now: () => number, slackMs = 0): S
   let armedFor = Infinity;
   let timer: unknown;
 
-  const less = (a: Entry, b: Entry) => a.due < b.due || (a.due === b.due && a.seq < b.seq);
-  const swap = (i: number, j: number) => {
-    const t = heap[i]!;
-    heap[i] = heap[j]!;
-    heap[j] = t;
-  };
-  const push = (e: Entry) => {
-    heap.push(e);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(heap[i]!, heap[p]!)) break;
-      swap(i, p);
-      i = p;
-    }
-  };
-  const pop = (): Entry | undefined => {
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        swap(i, m);
-        i = m;
-      }
-    }
-    return top;
-  };
-  // Cancelled entries at the head are dropped so that an idle scheduler disarms.
-  const dropCancelled = () => {
-    while (heap.length > 0 && heap[0]!.cancelled) pop();
-  };
-
   const arm = () => {
-    dropCancelled();
+    // Cancelled entries at the head are dropped so that an idle scheduler disarms.
+    while (heap.length > 0 && heap[0]!.cancelled) heapPop(heap);
     const head = heap[0];
     if (!head) {
       if (timer !== undefined) clock.clearTimeout(timer);
@@ -137,7 +98,7 @@ export function createScheduler(clock: Clock, now: () => number, slackMs = 0): S
     // Bounded: only entries already due when this run started.
     let budget = heap.length;
     while (budget-- > 0 && heap.length > 0 && heap[0]!.due <= t + slackMs) {
-      const e = pop()!;
+      const e = heapPop(heap)!;
       if (!e.cancelled) {
         e.cancelled = true;
         live--;
@@ -150,7 +111,7 @@ export function createScheduler(clock: Clock, now: () => number, slackMs = 0): S
   return {
     schedule(delayMs, run) {
       const entry: Entry = { due: now() + delayMs, seq: seq++, run, cancelled: false };
-      push(entry);
+      heapPush(heap, entry);
       live++;
       arm();
       return () => {
@@ -166,6 +127,48 @@ export function createScheduler(clock: Clock, now: () => number, slackMs = 0): S
       return live;
     },
   };
+}
+
+/** Earlier due first; among equals, scheduled first. */
+function less(a: Entry, b: Entry): boolean {
+  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
+}
+
+function swap(heap: Entry[], i: number, j: number): void {
+  const t = heap[i]!;
+  heap[i] = heap[j]!;
+  heap[j] = t;
+}
+
+function heapPush(heap: Entry[], e: Entry): void {
+  heap.push(e);
+  let i = heap.length - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!less(heap[i]!, heap[p]!)) break;
+    swap(heap, i, p);
+    i = p;
+  }
+}
+
+function heapPop(heap: Entry[]): Entry | undefined {
+  const top = heap[0];
+  const last = heap.pop();
+  if (heap.length > 0 && last) {
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+      if (m === i) break;
+      swap(heap, i, m);
+      i = m;
+    }
+  }
+  return top;
 }
 
 /** Current time on `clock`: its own `now()` where it has one (SimulatedClock), else `Date.now()`. */
