@@ -18,7 +18,14 @@ export default tseslint.config(
   },
   {
     // Small parts: no function of the library grows past a screen (issue 11).
-    files: ['core/**/*.ts', 'policies/**/*.ts', 'machines/**/*.ts', 'facades/**/*.ts'],
+    files: [
+      'core/**/*.ts',
+      'policies/**/*.ts',
+      'runtime/**/*.ts',
+      'machines/**/*.ts',
+      'facades/**/*.ts',
+      'adapters/**/*.ts',
+    ],
     rules: { 'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true }] },
   },
   {
