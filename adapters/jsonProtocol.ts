@@ -19,6 +19,7 @@
  */
 import { InvalidOptionError, ProtocolError } from '../core/errors.ts';
 import type { ClassifierVerdict, Decoded, DisconnectInfo, Frame, Protocol } from '../core/contract.ts';
+import { frameText } from './frameText.ts';
 
 /** Any JSON value. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -135,7 +136,7 @@ function classifyClose(info: DisconnectInfo, fatal: ReadonlySet<number>): Classi
 
 /** One inbound frame: a control frame by its reserved `type`, anything else an application message. Never throws. */
 function decodeFrame<In>(data: Frame, isBinary: boolean, types: ReadonlySet<string> | undefined): Decoded<In> {
-  const text = textOf(data, isBinary);
+  const text = frameText(data, isBinary, 'binary frame: jsonProtocol reads text frames only');
   if (typeof text !== 'string') return text;
   let value: unknown;
   try {
@@ -156,18 +157,6 @@ function decodeFrame<In>(data: Frame, isBinary: boolean, types: ReadonlySet<stri
     };
   }
   return decodeMessage<In>(value);
-}
-
-/** The frame's text, or the `invalid` verdict for frames that carry none. */
-function textOf(data: Frame, isBinary: boolean): string | Decoded<never> {
-  if (isBinary) return { kind: 'invalid', code: 'BINARY', reason: 'binary frame: jsonProtocol reads text frames only' };
-  if (typeof data === 'string') return data;
-  // A text frame handed over as bytes: read it as UTF-8.
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(data);
-  } catch {
-    return { kind: 'invalid', code: 'MALFORMED', reason: 'text frame is not valid UTF-8' };
-  }
 }
 
 /** An application message, with the id, subscription and time it names (see {@link jsonProtocol}). */

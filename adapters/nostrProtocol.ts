@@ -23,6 +23,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { InvalidOptionError, ProtocolError } from '../core/errors.ts';
 import type { AuthFrame, Decoded, Frame, Protocol, RejectionAction } from '../core/contract.ts';
+import { frameText } from './frameText.ts';
 
 /** A signed Nostr event (NIP-01). Structurally the same as nostr-tools' `NostrEvent`. */
 export interface NostrEvent {
@@ -233,7 +234,7 @@ export function nostrProtocol(
 
 /** Decodes one inbound frame: a JSON array whose first element is a known verb, with that verb's arity. */
 function decodeFrame(data: Frame, isBinary: boolean, check: EventCheck | undefined): Decoded<NostrEvent> {
-  const text = textOf(data, isBinary);
+  const text = frameText(data, isBinary, 'binary frame: Nostr relays speak text frames only');
   if (typeof text !== 'string') return text;
   let value: unknown;
   try {
@@ -387,18 +388,6 @@ function builtInCheck(): EventCheck {
     if (verified.size > VERIFIED_CACHE) verified.delete(verified.keys().next().value as string);
     return undefined;
   };
-}
-
-/** The frame's text, or the `invalid` verdict for frames that carry none. */
-function textOf(data: Frame, isBinary: boolean): string | Decoded<NostrEvent> {
-  if (isBinary) return { kind: 'invalid', code: 'BINARY', reason: 'binary frame: Nostr relays speak text frames only' };
-  if (typeof data === 'string') return data;
-  // A text frame handed over as bytes: read it as UTF-8.
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(data);
-  } catch {
-    return malformed('text frame is not valid UTF-8');
-  }
 }
 
 /**

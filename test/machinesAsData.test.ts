@@ -185,6 +185,16 @@ describe('the pool machine is pure data (transition(), no runtime)', () => {
 const URL = 'ws://relay.test';
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 const relays: Relay[] = [];
+
+/** Advances simulated time in 10 ms steps, letting deliveries settle between them. */
+function ticker(clock: SimulatedClock): (ms: number) => Promise<void> {
+  return async (ms) => {
+    for (let t = 0; t < ms; t += 10) {
+      advance(clock, 10, 10);
+      await settle();
+    }
+  };
+}
 afterEach(async () => {
   for (const r of relays.splice(0)) await r.stop();
 });
@@ -208,12 +218,7 @@ function memoryRig() {
     relays.push(r);
     return r;
   };
-  const tick = async (ms: number) => {
-    for (let t = 0; t < ms; t += 10) {
-      advance(clock, 10, 10);
-      await settle();
-    }
-  };
+  const tick = ticker(clock);
   return { clock, server, relay, tick };
 }
 
@@ -329,12 +334,7 @@ describe('save → JSON → restore (pool)', () => {
       pools.push(p);
       return p;
     };
-    const tick = async (ms: number) => {
-      for (let t = 0; t < ms; t += 10) {
-        advance(clock, 10, 10);
-        await settle();
-      }
-    };
+    const tick = ticker(clock);
     return { servers, pool, tick };
   }
   const pools: RelayPool[] = [];
