@@ -151,7 +151,9 @@ export function createRelay<Out = unknown, In = unknown>(url: string, options: R
     systemId: resolved.id,
     inspect: bus.observer,
   });
-  const cleanups: Array<() => void> = [registerRuntime(actor.system, resolved.id, rt)];
+  // The actor system goes with the relay, and its registration with it: nothing to undo.
+  registerRuntime(actor.system, resolved.id, rt);
+  const cleanups: Array<() => void> = [];
   let started = false;
   return relayFacade<Out, In>(rt, actor, bus.events$, {
     start() {

@@ -570,12 +570,29 @@ export interface RelayMachineConfig {
  */
 export function relayMachineConfig(options: ResolvedRelayOptions<unknown, unknown>): RelayMachineConfig {
   const { connectTimeout, handshakeTimeout, maxAttempts, backoff, heartbeat } = options;
-  return {
+  const config: RelayMachineConfig = {
     connectTimeout,
     handshakeTimeout,
     // JSON has no Infinity: null is "no limit", so a saved snapshot restores the same limit.
     maxAttempts: maxAttempts === Infinity ? null : maxAttempts,
-    backoff: { ...backoff },
+    backoff: { base: backoff.base, factor: backoff.factor, max: backoff.max, stableAfter: backoff.stableAfter },
     heartbeat: { enabled: heartbeat.enabled, maxMissed: heartbeat.maxMissed },
   };
+  return internConfig(config);
+}
+
+/**
+ * Relays created with the same settings share one config object (heap per relay counts); at most
+ * {@link CONFIG_CACHE} distinct settings are remembered, the oldest forgotten first.
+ */
+const configs = new Map<string, RelayMachineConfig>();
+const CONFIG_CACHE = 32;
+
+function internConfig(config: RelayMachineConfig): RelayMachineConfig {
+  const key = JSON.stringify(config);
+  const known = configs.get(key);
+  if (known) return known;
+  configs.set(key, Object.freeze(config));
+  if (configs.size > CONFIG_CACHE) configs.delete(configs.keys().next().value as string);
+  return config;
 }

@@ -250,21 +250,35 @@ export class RelayRuntime<Out = unknown, In = unknown> {
  * about 21 KiB and 160 µs to build; a pool's relays share one machine).
  */
 const runtimes = new WeakMap<object, Map<string, RelayRuntime>>();
+/** A standalone relay's system holds one runtime: kept as `[id, runtime]` without a Map (heap per relay counts). */
+const single = new WeakMap<object, readonly [string, RelayRuntime]>();
 
 /**
- * Registers `rt` as the runtime of relay `id` in actor `system`; the returned function unregisters it.
+ * Registers `rt` as the runtime of relay `id` in actor `system`; the returned function unregisters it (a system
+ * that is dropped takes its registrations with it, so a standalone relay need not call it).
  *
  * @example
- * const actor = createActor(relayMachine, { input: { id: 'r', url: rt.url, config: machineConfig(rt.options) } });
+ * const actor = createActor(relayMachine, { input: { id: 'r', url: rt.url, config: relayMachineConfig(rt.options) } });
  * const unregister = registerRuntime(actor.system, 'r', rt);
  */
 export function registerRuntime<Out, In>(system: object, id: string, rt: RelayRuntime<Out, In>): () => void {
+  const runtime = rt as RelayRuntime;
   let byId = runtimes.get(system);
-  if (!byId) runtimes.set(system, (byId = new Map<string, RelayRuntime>()));
-  byId.set(id, rt as RelayRuntime);
-  return () => {
-    if (byId.get(id) === rt) byId.delete(id);
-  };
+  const only = single.get(system);
+  if (!byId && (!only || only[0] === id)) single.set(system, [id, runtime]);
+  else {
+    if (!byId) runtimes.set(system, (byId = new Map<string, RelayRuntime>(only ? [only] : [])));
+    single.delete(system);
+    byId.set(id, runtime);
+  }
+  return () => unregisterRuntime(system, id, runtime);
+}
+
+function unregisterRuntime(system: object, id: string, rt: RelayRuntime): void {
+  const only = single.get(system);
+  if (only && only[0] === id && only[1] === rt) single.delete(system);
+  const byId = runtimes.get(system);
+  if (byId?.get(id) === rt) byId.delete(id);
 }
 
 /**
@@ -275,7 +289,8 @@ export function registerRuntime<Out, In>(system: object, id: string, rt: RelayRu
  * const rt = runtimeOf(actor.system, 'relay:ws://127.0.0.1:7000/');
  */
 export function runtimeOf(system: object, id: string): RelayRuntime {
-  const rt = runtimes.get(system)?.get(id);
+  const only = single.get(system);
+  const rt = only && only[0] === id ? only[1] : runtimes.get(system)?.get(id);
   if (!rt)
     throw new Error(
       `No runtime for relay "${id}": run the machine through createRelay()/createRelayPool(), or provide a connection actor.`,
