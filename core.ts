@@ -15,7 +15,7 @@ export {
   type RelayPool,
   type RelayPoolOptions,
 } from './facades/createRelayPool.ts';
-export type { BackoffOptions } from './policies/backoff.ts';
+export type { BackoffOptions, JitterMode } from './policies/backoff.ts';
 export type { Clock } from './runtime/scheduler.ts';
 export type { HeartbeatOptions, NetworkSignal, ReconnectInfo, RelayOptions, WakeOptions } from './runtime/options.ts';
 export type { ScoreOptions } from './policies/score.ts';

@@ -492,6 +492,20 @@ function resolveHeartbeat(value: RelayOptions['heartbeat']): HeartbeatOptions {
   return heartbeat;
 }
 
+/** A backoff table: null, or a non-empty array of delays (ms, finite, >= 0). */
+function checkDelays(delays: unknown): void {
+  if (delays === null) return;
+  const ok =
+    Array.isArray(delays) &&
+    delays.length > 0 &&
+    delays.every((d) => typeof d === 'number' && Number.isFinite(d) && d >= 0);
+  if (!ok)
+    throw new InvalidOptionError(
+      'backoff.delays',
+      `must be null or a non-empty array of ms >= 0, got ${describe(delays)}`,
+    );
+}
+
 /** `backoff` over {@link DEFAULT_BACKOFF}. */
 function resolveBackoff(value: RelayOptions['backoff']): BackoffOptions {
   const bo = section('backoff', value, DEFAULT_BACKOFF);
@@ -502,8 +516,11 @@ function resolveBackoff(value: RelayOptions['backoff']): BackoffOptions {
     throw new InvalidOptionError('backoff.factor', `must be a number >= 1, got ${describe(bo.factor)}`);
   if (bo.max < bo.base)
     throw new InvalidOptionError('backoff.max', `must be >= backoff.base (${bo.base}), got ${bo.max}`);
+  checkDelays(bo.delays ?? null);
+  if (bo.jitter !== 'full' && bo.jitter !== 'equal' && bo.jitter !== 'none')
+    throw new InvalidOptionError('backoff.jitter', `must be "full", "equal" or "none", got ${describe(bo.jitter)}`);
   const { off: _off, ...backoff } = bo;
-  return backoff;
+  return { ...backoff, delays: bo.delays ? Object.freeze([...bo.delays]) : null };
 }
 
 /** `wake` over {@link DEFAULT_WAKE}; `false` keeps the settings and turns it off. */
@@ -575,7 +592,14 @@ export function relayMachineConfig(options: ResolvedRelayOptions<unknown, unknow
     handshakeTimeout,
     // JSON has no Infinity: null is "no limit", so a saved snapshot restores the same limit.
     maxAttempts: maxAttempts === Infinity ? null : maxAttempts,
-    backoff: { base: backoff.base, factor: backoff.factor, max: backoff.max, stableAfter: backoff.stableAfter },
+    backoff: {
+      base: backoff.base,
+      factor: backoff.factor,
+      max: backoff.max,
+      stableAfter: backoff.stableAfter,
+      delays: backoff.delays ? [...backoff.delays] : null,
+      jitter: backoff.jitter ?? 'full',
+    },
     heartbeat: { enabled: heartbeat.enabled, maxMissed: heartbeat.maxMissed },
   };
   return internConfig(config);

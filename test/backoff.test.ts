@@ -27,4 +27,21 @@ describe('backoff', () => {
     expect(isStableConnection(0, 4999, DEFAULT_BACKOFF)).toBe(false);
     expect(isStableConnection(0, 5000, DEFAULT_BACKOFF)).toBe(true);
   });
+
+  it('takes ceilings from a delays table, the last one for every retry past its end', () => {
+    const table = { ...DEFAULT_BACKOFF, delays: [1000, 2000, 4000, 8000, 16000, 30000] };
+    expect([1, 2, 3, 4, 5, 6, 7, 50].map((a) => backoffCeiling(a, table))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000,
+    ]);
+    expect(backoffCeiling(1, { ...DEFAULT_BACKOFF, delays: [0] })).toBe(0);
+  });
+
+  it('draws the delay by the jitter mode: full, equal or none', () => {
+    const at = (jitter: 'full' | 'equal' | 'none', r: number) =>
+      backoffDelay(3, { ...DEFAULT_BACKOFF, jitter }, () => r);
+    expect([at('full', 0), at('full', 0.5), at('equal', 0), at('equal', 0.5), at('none', 0), at('none', 0.9)]).toEqual([
+      0, 2000, 2000, 3000, 4000, 4000,
+    ]);
+    expect(backoffDelay(1, { ...DEFAULT_BACKOFF, jitter: 'none' }, () => 0, 5000)).toBe(5000);
+  });
 });

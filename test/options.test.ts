@@ -89,6 +89,27 @@ describe('unknown options', () => {
   });
 });
 
+describe('backoff tables and jitter modes', () => {
+  it.each([
+    [{ delays: [] }, 'backoff.delays'],
+    [{ delays: [100, -1] }, 'backoff.delays'],
+    [{ delays: [100, Infinity] }, 'backoff.delays'],
+    [{ delays: '1,2,4' }, 'backoff.delays'],
+    [{ jitter: 'half' }, 'backoff.jitter'],
+  ])('rejects backoff %j naming %s, for a relay and a pool', (backoff, option) => {
+    expect(thrown(relayWith({ backoff }))).toMatchObject({ code: 'INVALID_OPTION', option });
+    expect(thrown(poolWith({ backoff }))).toMatchObject({ code: 'INVALID_OPTION', option });
+  });
+
+  it("keeps a copy of the table: changing the caller's array later changes nothing", async () => {
+    const delays = [100, 200];
+    const relay = createRelay(URL_, { ...base(), backoff: { delays, jitter: 'none' } });
+    delays[0] = 5;
+    expect(relay.actor.getSnapshot().context.config.backoff).toMatchObject({ delays: [100, 200], jitter: 'none' });
+    await relay.stop();
+  });
+});
+
 describe('known options', () => {
   /** Every option of RelayOptions, set (but `snapshot`, one relay's: see below): the list of known names must not miss one. */
   const everyRelayOption = (): Required<Omit<RelayOptions, 'transport' | 'protocol' | 'snapshot'>> => ({
@@ -101,7 +122,7 @@ describe('known options', () => {
       negotiate: true,
       enabled: true,
     },
-    backoff: { base: 10, factor: 2, max: 100, stableAfter: 50 },
+    backoff: { base: 10, factor: 2, max: 100, stableAfter: 50, delays: [10, 20], jitter: 'equal' },
     maxAttempts: 3,
     connectTimeout: 1000,
     handshakeTimeout: 1000,

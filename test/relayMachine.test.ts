@@ -290,6 +290,16 @@ describe('relay machine (SimulatedClock, memory transport)', () => {
     expect(r.relay.status().state).toBe('open');
   });
 
+  it('a backoff table without jitter waits exactly its delays, the last one from then on', async () => {
+    const r = rig({ backoff: { delays: [100, 200, 400, 800], jitter: 'none', stableAfter: 5000 } });
+    r.server.refuse({ errorCode: 'ECONNREFUSED' });
+    r.relay.start();
+    await settle();
+    await r.tick(100 + 200 + 400 + 800 + 800 + 50);
+    const delays = r.events.flatMap((e) => (e.type === 'reconnect-scheduled' ? [e.delayMs] : []));
+    expect(delays).toEqual([100, 200, 400, 800, 800, 800]);
+  });
+
   it('RETRY and WAKE in reconnecting dial at once with backoff reset', async () => {
     const r = rig();
     r.server.refuse({ errorCode: 'ECONNREFUSED' });
