@@ -174,6 +174,7 @@ export type VerdictCode =
   | 'declared-fatal'
   | 'server-busy'
   | 'upgrade-refused'
+  | 'tls-refused'
   | 'network-error'
   | 'local-timeout'
   | 'local-close'

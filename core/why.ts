@@ -22,6 +22,7 @@ export const VERDICT_CODES: Readonly<Record<VerdictCode, string>> = {
   'declared-fatal': 'an application close code (4000–4999) the options declare fatal',
   'server-busy': 'upgrade refused with 429 or 5xx: retried, not before Retry-After',
   'upgrade-refused': 'upgrade refused with any other status (400, 401, 403, 404, 426, ...)',
+  'tls-refused': "the server's TLS certificate was refused (expired, self-signed, untrusted, wrong host, ...)",
   'network-error': 'a transport error code (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, ECONNRESET, ...)',
   'local-timeout': 'our own timer: connect, handshake or heartbeat timeout, a stale link',
   'local-close': 'our own decision: stop, superseded, protocol-error',
@@ -113,6 +114,25 @@ const STATUS_TEXTS: Readonly<Record<number, string>> = {
   504: 'Gateway Timeout',
 };
 
+/**
+ * Error codes of a TLS certificate the client refused (Node's, from OpenSSL): retrying cannot fix them, someone has
+ * to renew, trust or correct the certificate.
+ */
+export const TLS_CERT_ERRORS: ReadonlySet<string> = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** Error codes that mean the relay could not be reached at all (no socket was ever open). */
 const UNREACHABLE = new Set([
   'ECONNREFUSED',
@@ -158,6 +178,7 @@ function what(cause: Cause): string {
       // A message that only repeats the code (`connect ECONNREFUSED 127.0.0.1:7000`) adds nothing to the line.
       const detail = cause.message && !cause.message.includes(cause.errorCode) ? cut(cause.message) : '';
       if (UNREACHABLE.has(cause.errorCode)) return `unreachable: ${cause.errorCode}${detail ? ` (${detail})` : ''}`;
+      if (TLS_CERT_ERRORS.has(cause.errorCode)) return `TLS certificate refused: ${cause.errorCode}`;
       const meaning = closeMeaning(cause.code);
       return `close ${cause.code} (${meaning ? `${meaning}, ` : ''}${cause.errorCode}${detail ? `: ${detail}` : ''})`;
     }

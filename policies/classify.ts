@@ -11,7 +11,7 @@ import type {
   Protocol,
   VerdictCode,
 } from '../core/contract.ts';
-import { isVerdictCode } from '../core/why.ts';
+import { isVerdictCode, TLS_CERT_ERRORS } from '../core/why.ts';
 
 /** Upgrade statuses that mean "this will not work by retrying". */
 export const FATAL_UPGRADE_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 426]);
@@ -51,6 +51,7 @@ export interface ClassifyContext {
  * - close 1002, 1003, 1007, 1008, 1010 → fatal; 1000/1001 (remote normal close) → retry; 1006, 1011–1014 → retry
  * - 4000–4999 → retry unless declared fatal
  * - a hello the server rejected → fatal (a terminal answer; retrying would loop)
+ * - a refused TLS certificate (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT, ERR_TLS_CERT_ALTNAME_INVALID, ...) → fatal
  * - errors (ECONNREFUSED, ETIMEDOUT, ENOTFOUND, ...) and our own timeouts → retry
  *
  * @example
@@ -90,6 +91,8 @@ export function classifyClose(info: DisconnectInfo, context: ClassifyContext = {
   if (code >= 4000 && code <= 4999 && context.fatalCloseCodes?.includes(code)) {
     return { action: 'fatal', reason: `close ${code} declared fatal`, code: 'declared-fatal' };
   }
+  if (info.errorCode && TLS_CERT_ERRORS.has(info.errorCode))
+    return { action: 'fatal', reason: info.errorCode, code: 'tls-refused' };
   if (info.errorCode) return { action: 'retry', reason: info.errorCode, code: 'network-error' };
   return { action: 'retry', reason: `close ${code}`, code: 'transient-close' };
 }

@@ -84,6 +84,22 @@ describe('the default classification, coded and explained', () => {
       'unreachable: ECONNREFUSED; retrying',
     ],
     [
+      'an expired TLS certificate',
+      loss(1006, { errorCode: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }),
+      'fatal',
+      'tls-refused',
+      'CERT_HAS_EXPIRED',
+      'TLS certificate refused: CERT_HAS_EXPIRED; giving up',
+    ],
+    [
+      'a certificate for another host',
+      loss(1006, { errorCode: 'ERR_TLS_CERT_ALTNAME_INVALID' }),
+      'fatal',
+      'tls-refused',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      'TLS certificate refused: ERR_TLS_CERT_ALTNAME_INVALID; giving up',
+    ],
+    [
       'ECONNRESET after open',
       loss(1006, { errorCode: 'ECONNRESET', message: 'read ECONNRESET' }),
       'retry',
