@@ -39,8 +39,27 @@ export const VERDICT_CODES: Readonly<Record<VerdictCode, string>> = {
  * isVerdictCode('busy')        // false
  */
 export function isVerdictCode(code: unknown): code is VerdictCode {
-  return typeof code === 'string' && Object.hasOwn(VERDICT_CODES, code);
+  return typeof code === 'string' && CODES.has(code);
 }
+
+/**
+ * The codes alone, for {@link isVerdictCode}: the classifier runs in every bundle, the descriptions need not
+ * (a test holds this list and {@link VERDICT_CODES} to the same codes).
+ */
+const CODES: ReadonlySet<string> = new Set<VerdictCode>([
+  'transient-close',
+  'fatal-close',
+  'declared-fatal',
+  'server-busy',
+  'upgrade-refused',
+  'tls-refused',
+  'network-error',
+  'local-timeout',
+  'local-close',
+  'hello-rejected',
+  'user',
+  'protocol',
+]);
 
 const PROTOCOL_CAUSES: ReadonlySet<LocalCloseCause> = new Set<ProtocolCloseCause>([
   'handshake-rejected',
