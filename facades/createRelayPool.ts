@@ -107,7 +107,8 @@ class PoolHandle<Out, In, Req> implements RelayPool<Out, In, Req> {
     const { env, control } = this;
     env.actor.send({ type: 'RESUME' });
     const { random } = env.options.shared;
-    for (const m of control.roster.members()) m.relay.actor.send({ type: 'RESUME', at: env.now(), jitter: random() });
+    for (const m of control.roster.members())
+      if (env.restoredRelays.has(m.id)) m.relay.actor.send({ type: 'RESUME', at: env.now(), jitter: random() });
   }
 
   stop(): Promise<void> {

@@ -186,6 +186,20 @@ const URL = 'ws://relay.test';
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 const relays: Relay[] = [];
 
+/** Relay options for memory servers under `clock`: fixed jitter, short heartbeat and backoff, no wake detector. */
+function simulatedOptions(clock: SimulatedClock, mem: ReturnType<typeof memoryTransport>) {
+  return {
+    transport: mem,
+    protocol: jsonProtocol(),
+    clock,
+    wake: false as const,
+    random: () => 0.5,
+    closeTimeout: 0,
+    heartbeat: { interval: 1000, timeout: 500, maxMissed: 2 },
+    backoff: { base: 1000, factor: 2, max: 8000, stableAfter: 5000 },
+  };
+}
+
 /** Advances simulated time in 10 ms steps, letting deliveries settle between them. */
 function ticker(clock: SimulatedClock): (ms: number) => Promise<void> {
   return async (ms) => {
@@ -203,16 +217,7 @@ function memoryRig() {
   const clock = new SimulatedClock();
   const mem = memoryTransport({ clock });
   const server = mem.server(URL);
-  const options = {
-    transport: mem,
-    protocol: jsonProtocol(),
-    clock,
-    wake: false as const,
-    random: () => 0.5,
-    closeTimeout: 0,
-    heartbeat: { interval: 1000, timeout: 500, maxMissed: 2 },
-    backoff: { base: 1000, factor: 2, max: 8000, stableAfter: 5000 },
-  };
+  const options = simulatedOptions(clock, mem);
   const relay = (extra: { snapshot?: unknown } = {}) => {
     const r = createRelay<Record<string, unknown>, Record<string, unknown>>(URL, { ...options, ...extra } as never);
     relays.push(r);
@@ -313,22 +318,12 @@ describe('save → JSON → restore', () => {
 describe('save → JSON → restore (pool)', () => {
   const A = 'ws://a.test';
   const B = 'ws://b.test';
+  const C = 'ws://c.test';
   function poolRig() {
     const clock = new SimulatedClock();
     const mem = memoryTransport({ clock });
-    const servers = { a: mem.server(A), b: mem.server(B) };
-    const options = {
-      relays: [A, B],
-      transport: mem,
-      protocol: jsonProtocol(),
-      clock,
-      wake: false as const,
-      random: () => 0.5,
-      closeTimeout: 0,
-      sessionTimeout: 5000,
-      heartbeat: { interval: 1000, timeout: 500, maxMissed: 2 },
-      backoff: { base: 1000, factor: 2, max: 8000, stableAfter: 5000 },
-    };
+    const servers = { a: mem.server(A), b: mem.server(B), c: mem.server(C) };
+    const options = { ...simulatedOptions(clock, mem), relays: [A, B], sessionTimeout: 5000 };
     const pool = (extra: { snapshot?: unknown; relays?: string[] } = {}) => {
       const p = createRelayPool<Record<string, unknown>, Record<string, unknown>>({ ...options, ...extra } as never);
       pools.push(p);
@@ -358,19 +353,26 @@ describe('save → JSON → restore (pool)', () => {
     const saved = JSON.parse(JSON.stringify(first.actor.getPersistedSnapshot())) as unknown;
     await first.stop();
 
-    const restored = rig.pool({ snapshot: saved });
-    expect(restored.actor.getSnapshot().context.relays).toEqual(['relay:ws://a.test/', 'relay:ws://b.test/']);
+    // C was not in the pool when it was saved: it joins as a new relay (one dial), A and B resume.
+    const restored = rig.pool({ snapshot: saved, relays: [A, B, C] });
+    expect(restored.actor.getSnapshot().context.relays).toEqual([
+      'relay:ws://a.test/',
+      'relay:ws://b.test/',
+      'relay:ws://c.test/',
+    ]);
     restored.start();
     await restored.waitFor('online', 1000);
     await settle();
     const after = restored.status();
-    expect(after.relays.map((r) => r.state)).toEqual(['open', 'open']);
+    expect(after.relays.map((r) => r.state)).toEqual(['open', 'open', 'open']);
+    expect(after.relays[2]).toMatchObject({ url: C, attempts: 1 });
     expect(after.relays[1]!.lastClose).toMatchObject({ code: 1011 });
     const sessions = after.relays.map((r) => restored.relay(r.url)!.actor.getSnapshot().context.session);
-    expect(sessions).toEqual([2, 3]);
+    expect(sessions).toEqual([2, 3, 1]);
     const got = new Promise((resolve) => restored.messages$.subscribe(resolve));
     rig.servers.a.onMessage((data, conn) => conn.send(String(data)));
     rig.servers.b.onMessage((data, conn) => conn.send(String(data)));
+    rig.servers.c.onMessage((data, conn) => conn.send(String(data)));
     await restored.send({ type: 'echo', n: 2 });
     expect(await got).toEqual({ type: 'echo', n: 2 });
   });

@@ -46,6 +46,8 @@ export class PoolEnv<Out, In, Req> {
 
   /** Built from a saved snapshot: `start()` resumes the relays and timers a snapshot cannot hold. */
   readonly restored: boolean;
+  /** Child ids of the relays the snapshot held: the ones `start()` resumes (a relay added since dials as new). */
+  readonly restoredRelays: ReadonlySet<string>;
 
   constructor(readonly options: ResolvedPoolOptions<Out, In, Req>) {
     this.bus = new InspectionBus(options.relayOptions.inspect);
@@ -59,6 +61,7 @@ export class PoolEnv<Out, In, Req> {
       systemId: options.id,
       inspect: this.bus.observer,
     });
+    this.restoredRelays = new Set(this.restored ? this.actor.getSnapshot().context.relays : []);
   }
 
   /** Current time on the pool's clock, ms. */
